@@ -1,0 +1,1 @@
+"""Alerts: search, detail with evidence, and their index documents."""

@@ -1,0 +1,1 @@
+"""Reports: the four inputs' schemas, JSON submission, file upload and the dead-letter topic."""

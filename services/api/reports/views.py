@@ -1,0 +1,104 @@
+"""HTTP for reports: schemas, POST one record or a batch, file upload, dead letters."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, HTTPException, Path, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
+
+from services.api.reports import service
+from services.ingest import FileFormatError, Outcome, UnknownSource
+from streams.schemas import SCHEMAS, SCHEMA_VERSION
+
+router = APIRouter(prefix="/v1", tags=["reports"])
+SourceParam = Annotated[str, Path(description="ridr, forensic, market or death")]
+
+
+def _known(source: str) -> None:
+    if source not in SCHEMAS:
+        raise HTTPException(404, f"unknown source {source!r}; expected one of {', '.join(SCHEMAS)}")
+
+
+def _accepted(outcomes: list[Outcome]) -> JSONResponse:
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
+    return JSONResponse(status_code=202, content={
+        "counts": counts, "results": [outcome.as_dict() for outcome in outcomes],
+    })
+
+
+@router.get("/schemas/{source}", summary="The JSON Schema of a v1 input")
+def get_schema(source: SourceParam) -> dict[str, Any]:
+    _known(source)
+    schema = SCHEMAS[source].model_json_schema()
+    schema["$id"] = f"/v1/schemas/{source}"
+    schema["x-schema-version"] = SCHEMA_VERSION
+    return schema
+
+
+@router.post(
+    "/reports/{source}", status_code=202,
+    summary="Submit one record or a JSON array of records (all accepted, or none if any is invalid)",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}}}}},
+)
+async def submit_reports(request: Request, source: SourceParam) -> JSONResponse:
+    _known(source)
+    system = request.app.state.system
+    body = await _read_limited(request, system.settings.max_upload_bytes)
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return _invalid([{"index": 0, "field": "(body)", "problem": f"not valid JSON: {exc}"}],
+                        "the request body is not valid JSON")
+    except RecursionError:
+        return _invalid([{"index": 0, "field": "(body)", "problem": "JSON nested too deeply"}],
+                        "the request body is nested too deeply")
+    try:
+        outcomes = service.submit_json(system, source, request.app.state.account, payload)
+    except service.BatchInvalid as exc:
+        return _invalid(exc.errors, f"{exc}; nothing was accepted")
+    return _accepted(outcomes)
+
+
+@router.post("/reports/{source}/files", status_code=202,
+             summary="Upload a CSV or NDJSON file: good rows accepted, bad rows dead-lettered")
+async def upload_file(request: Request, source: SourceParam,
+                      file: Annotated[UploadFile, File(description=".csv or .ndjson")]) -> JSONResponse:
+    _known(source)
+    system = request.app.state.system
+    data = await file.read(system.settings.max_upload_bytes + 1)
+    if len(data) > system.settings.max_upload_bytes:
+        raise HTTPException(413, f"file larger than {system.settings.max_upload_bytes} bytes")
+    try:
+        outcomes = service.submit_file(system, source, request.app.state.account,
+                                       file.filename or "upload", file.content_type, data)
+    except (FileFormatError, UnknownSource) as exc:
+        return _invalid([{"index": 0, "field": "file", "problem": str(exc)}], str(exc))
+    return _accepted(outcomes)
+
+
+@router.get("/deadletter", summary="Records that could not go on, with why")
+def list_dead_letters(request: Request, source: str | None = None,
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                      offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    return service.dead_letters(request.app.state.system, source=source, limit=limit, offset=offset)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"request body larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, f"request body larger than {limit} bytes")
+    return bytes(body)
+
+
+def _invalid(errors: list[dict[str, Any]], detail: str) -> JSONResponse:
+    return JSONResponse(status_code=422, content={"detail": detail, "errors": errors})

@@ -1,0 +1,87 @@
+"""The `ews` command: parses arguments and calls into the packages, nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from services.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ews", description="NPS early-warning system")
+    parser.add_argument("--data-dir", type=Path, help="where the embedded deployment keeps its data")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the whole system (pipeline, API, web UI)")
+    up.add_argument("--demo", action="store_true", help="replay a simulated stream with planted threats")
+    up.add_argument("--host")
+    up.add_argument("--port", type=int)
+    up.add_argument("--replay-seconds", type=float, default=30.0,
+                    help="how long the demo takes to replay its 12 months (default 30)")
+
+    sub.add_parser("pipeline", help="run only the pipeline stages (normaliser, detectors, alert builder)")
+
+    sim = sub.add_parser("simulate", help="write a seeded simulated stream with planted threats")
+    sim.add_argument("--out", type=Path, required=True)
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--months", type=int, default=12)
+    sim.add_argument("--end", help="last day of the stream (YYYY-MM-DD; default yesterday)")
+    sim.add_argument("--scale", type=float, default=1.0)
+
+    chem = sub.add_parser("chem", help="chemistry").add_subparsers(dest="chem_command", required=True)
+    resolve = chem.add_parser("resolve", help="resolve SMILES, InChI or names to substances")
+    resolve.add_argument("texts", nargs="+", metavar="TEXT")
+    resolve.add_argument("--json", action="store_true", help="JSON Lines, one object per input")
+
+    detect = sub.add_parser("detect", help="aberration detection").add_subparsers(
+        dest="detect_command", required=True)
+    series = detect.add_parser("series", help="judge count series (CSV series_id,period,count)")
+    series.add_argument("--input", type=Path, required=True)
+    series.add_argument("--method")
+    series.add_argument("--start")
+    series.add_argument("--freq", default="week", choices=["week", "day"])
+    detect.add_parser("methods", help="list the detection methods")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = {key: value for key, value in (("data_dir", args.data_dir),
+                                               ("host", getattr(args, "host", None)),
+                                               ("port", getattr(args, "port", None)))
+                 if value is not None}
+    settings = Settings(**overrides)
+    match args.command:
+        case "up":
+            from services.up import up
+
+            return up(settings, demo=args.demo, replay_seconds=args.replay_seconds, out=sys.stdout)
+        case "pipeline":
+            from services.pipeline.run import run_forever
+
+            return run_forever(settings)
+        case "simulate":
+            from services.simulate import simulate_command
+
+            return simulate_command(args.out, args.seed, args.months, args.end, args.scale, sys.stdout)
+        case "chem":
+            from chemistry.cli import resolve_command
+
+            return resolve_command(args.texts, args.json, sys.stdout)
+        case "detect":
+            from services.detector.series import METHODS, detect_series_command
+
+            if args.detect_command == "methods":
+                for name in METHODS:
+                    print(name)
+                return 0
+            return detect_series_command(args.input, args.method, args.start, args.freq, sys.stdout)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""The detectors' handler: each new event through every detector, in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from services.detector.aberration import exceedances
+from services.detector.adulteration import mis_sold
+from services.detector.novelty import first_sightings
+from services.detector.state import DetectorState
+from streams.records import Event, Signal
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    ears_min_count: int = 3
+    ears_min_sigma: float = 1.0
+
+
+def detect(events: Sequence[Event], state: DetectorState, config: DetectorConfig) -> list[Signal]:
+    """Signals raised by a batch of events; a redelivered event raises nothing again."""
+    data_start = state.first_event_date()
+    signals: list[Signal] = []
+    for event in events:
+        if not state.add_event(event):
+            continue
+        if data_start is None or event.date < data_start:
+            data_start = event.date
+        signals += first_sightings(event, state)
+        signals += mis_sold(event)
+        signals += exceedances(event, state, data_start, min_count=config.ears_min_count,
+                               min_sigma=config.ears_min_sigma)
+    return signals

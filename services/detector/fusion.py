@@ -1,0 +1,205 @@
+"""The alert builder: signals about one threat become one alert, updated while it is open.
+
+A signal joins an open alert when they share a subject (a structure, a class, or what a sample
+was sold as), their areas are the same or neighbours (or the alert is about a new structure,
+which is one threat wherever it appears), and their periods lie within `WINDOW` of each other.
+Corroboration by other sources and detectors raises the alert's confidence. Every signal is
+stored with what was done with it and why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.detector.common import DANGEROUS_CLASSES
+from services.geography import Geography
+from services.store import AlertRow, AuditEntry, SignalRow
+from streams.records import Signal, stable_id
+
+WINDOW = dt.timedelta(days=28)
+OPEN_STATUSES = ("new", "under_review", "confirmed", "published")
+SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+SYSTEM_ACTOR = "system:alert-builder"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Literal["raise", "update", "suppress"]
+    reason: str
+    alert: AlertRow | None = None
+
+
+def signal_terms(signal: Signal) -> set[str]:
+    """What a signal is about, as terms an alert can share with it."""
+    terms: set[str] = set()
+    if signal.subject == "substance" and signal.substance_key:
+        terms.add(f"substance:{signal.substance_key}")
+    elif signal.subject == "substance" and signal.substance_name:
+        terms.add(f"name:{signal.substance_name.lower()}")
+    if signal.substance_class and (signal.subject == "class" or signal.substance_class in DANGEROUS_CLASSES):
+        terms.add(f"class:{signal.substance_class}")
+    sold_key = signal.detail.get("sold_as_key")
+    if sold_key:
+        terms.add(f"substance:{sold_key}")
+    sold_class = signal.detail.get("sold_as_class")
+    if sold_class and sold_class != "other":
+        terms.add(f"class:{sold_class}")
+    return terms
+
+
+def _suppression(signal: Signal) -> str | None:
+    """Why a signal, on its own, is recorded but does not deserve an alert."""
+    if signal.detector == "first_sighting" and not signal.novel and SEVERITY_RANK[signal.severity] < 2:
+        return ("first sighting of a substance already in the reference library: recorded, "
+                "not alerted")
+    return None
+
+
+def _areas_meet(alert: AlertRow, signal: Signal, geography: Geography) -> bool:
+    if alert.scope == "national":
+        return True
+    return any(geography.is_neighbour_or_same(area, signal.area_code) for area in alert.areas)
+
+
+def _periods_meet(alert: AlertRow, signal: Signal) -> bool:
+    return (signal.period_start <= alert.last_seen + WINDOW
+            and signal.period_end >= alert.first_seen - WINDOW)
+
+
+def decide(signal: Signal, open_alerts: Iterable[AlertRow], geography: Geography) -> Decision:
+    """What to do with one signal, given the open alerts it might belong to."""
+    terms = signal_terms(signal)
+    matches = [
+        alert for alert in open_alerts
+        if terms & set(alert.terms) and _areas_meet(alert, signal, geography)
+        and _periods_meet(alert, signal)
+    ]
+    if matches:
+        best = max(matches, key=lambda a: (SEVERITY_RANK[a.severity], a.last_seen))
+        return Decision("update", f"same threat as open alert {best.alert_id} "
+                                  f"({', '.join(sorted(terms & set(best.terms)))}; areas and "
+                                  "period overlap)", best)
+    suppressed = _suppression(signal)
+    if suppressed:
+        return Decision("suppress", suppressed)
+    if SEVERITY_RANK[signal.severity] < 1:
+        return Decision("suppress", "low severity and nothing to corroborate it")
+    return Decision("raise", f"no open alert about {', '.join(sorted(terms)) or 'this subject'} "
+                             "in these areas and period")
+
+
+def confidence(sources: set[str], detectors: set[str], severity: str) -> float:
+    """0-1: one source and detector is a lead; independent corroboration makes it a finding."""
+    score = 0.35 + 0.2 * (len(sources) - 1) + 0.1 * (len(detectors) - 1)
+    if severity == "critical":
+        score += 0.05
+    return round(min(score, 0.95), 2)
+
+
+def _title(signal: Signal, geography: Geography) -> str:
+    area = geography.areas.get(signal.area_code)
+    where = area.name if area else signal.area_code
+    what = signal.substance_name or signal.substance_class or "unidentified substance"
+    match signal.detector:
+        case "adulteration":
+            return f"{what} in samples sold as {signal.detail.get('sold_as')} ({where})"
+        case "first_sighting":
+            kind = "New substance" if signal.novel else "First sighting of"
+            return f"{kind}: {what} ({signal.substance_class}) in {where}"
+        case _:
+            return f"Rise in {what} reports in {where}"
+
+
+def _open_candidates(session: Session, signal: Signal) -> list[AlertRow]:
+    return list(session.execute(
+        select(AlertRow).where(
+            AlertRow.status.in_(OPEN_STATUSES),
+            AlertRow.last_seen >= signal.period_start - WINDOW,
+        )
+    ).scalars())
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def build_alerts(session: Session, signals: Iterable[Signal], geography: Geography) -> list[str]:
+    """Apply signals to the store's alerts; returns the ids of alerts raised or updated.
+
+    Idempotent: a signal already decided (a redelivery) is skipped.
+    """
+    touched: list[str] = []
+    for signal in signals:
+        row = session.get(SignalRow, signal.signal_id)
+        if row is None:
+            row = signal_row(signal)
+            session.add(row)
+        elif row.disposition != "pending":
+            continue
+        decision = decide(signal, _open_candidates(session, signal), geography)
+        if decision.action == "suppress":
+            row.disposition, row.reason = "suppressed", decision.reason
+            continue
+        alert = decision.alert if decision.action == "update" else _new_alert(session, signal, geography)
+        _apply(alert, signal, geography)
+        row.disposition = "raised" if decision.action == "raise" else "updated"
+        row.reason, row.alert_id = decision.reason, alert.alert_id
+        session.flush()
+        touched.append(alert.alert_id)
+    return touched
+
+
+def signal_row(signal: Signal) -> SignalRow:
+    return SignalRow(
+        signal_id=signal.signal_id, detector=signal.detector, method=signal.method,
+        substance_key=signal.substance_key, substance_class=signal.substance_class,
+        area_code=signal.area_code, source=signal.source, period_start=signal.period_start,
+        period_end=signal.period_end, severity=signal.severity,
+        payload=signal.model_dump(mode="json"), disposition="pending",
+        detected_at=signal.detected_at, published=False,
+    )
+
+
+def _new_alert(session: Session, signal: Signal, geography: Geography) -> AlertRow:
+    now = _now()
+    alert = AlertRow(
+        alert_id=stable_id("alert", signal.signal_id), fusion_key=sorted(signal_terms(signal))[0]
+        if signal_terms(signal) else signal.signal_id,
+        title=_title(signal, geography), summary=signal.summary, status="new",
+        severity=signal.severity, confidence=0.0, substance_key=signal.substance_key,
+        substance_name=signal.substance_name, substance_class=signal.substance_class,
+        novel=signal.novel,
+        scope="national" if signal.novel and signal.substance_key else "area",
+        terms=[], areas=[], sources=[], detectors=[],
+        first_seen=signal.period_start, last_seen=signal.period_end, created_at=now, updated_at=now,
+    )
+    session.add(alert)
+    session.add(AuditEntry(alert_id=alert.alert_id, at=now, actor=SYSTEM_ACTOR, action="raised",
+                           from_value=None, to_value="new", why=signal.summary))
+    return alert
+
+
+def _apply(alert: AlertRow, signal: Signal, geography: Geography) -> None:
+    """Fold a signal into an alert: areas, sources, period, severity, confidence, title."""
+    alert.terms = sorted(set(alert.terms) | signal_terms(signal))
+    alert.areas = sorted(set(alert.areas) | {signal.area_code})
+    alert.sources = sorted(set(alert.sources) | {signal.source})
+    alert.detectors = sorted(set(alert.detectors) | {signal.detector})
+    alert.first_seen = min(alert.first_seen, signal.period_start)
+    alert.last_seen = max(alert.last_seen, signal.period_end)
+    if SEVERITY_RANK[signal.severity] > SEVERITY_RANK[alert.severity]:
+        alert.severity = signal.severity
+        alert.title = _title(signal, geography)
+        alert.summary = signal.summary
+        if signal.substance_key or signal.substance_class:
+            alert.substance_key = signal.substance_key or alert.substance_key
+            alert.substance_name = signal.substance_name or alert.substance_name
+            alert.substance_class = signal.substance_class or alert.substance_class
+    alert.confidence = confidence(set(alert.sources), set(alert.detectors), alert.severity)
+    alert.updated_at = _now()

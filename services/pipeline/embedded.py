@@ -1,0 +1,78 @@
+"""The embedded pipeline: every stage in one process on the SQLite log, store and tantivy index."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from services.api.alerts.documents import sync_index
+from services.api.index import TantivyAlertIndex
+from services.detector.detect import DetectorConfig
+from services.geography import load_geography
+from services.pipeline import handlers
+from services.settings import Settings
+from services.store import Store
+from streams import topics
+from streams.sqlite_log import SqliteLog
+from streams.stage import Stage, run_stages
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedSystem:
+    """The transport, store and index of the embedded deployment, opened once per process."""
+
+    def __init__(self, settings: Settings, *, index_writable: bool = True) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.transport = SqliteLog(settings.transport_path())
+        self.store = Store(settings.store_url())
+        self.index = TantivyAlertIndex(settings.index_path(), writable=index_writable)
+        self.geography = load_geography()
+
+    def close(self) -> None:
+        self.index.close()
+        self.store.close()
+        self.transport.close()
+
+
+class Pipeline:
+    """normaliser -> detectors -> alert builder -> index, run round-robin in one thread."""
+
+    def __init__(self, system: EmbeddedSystem) -> None:
+        from chemistry import resolve  # RDKit loads here, not when the CLI starts
+
+        self.system = system
+        config = DetectorConfig(ears_min_count=system.settings.ears_min_count)
+        transport, store = system.transport, system.store
+        self.stages = [
+            Stage(transport, "normaliser", topics.RAW_TOPICS,
+                  handlers.normaliser(transport, resolve, system.geography)),
+            Stage(transport, "detector", [topics.EVENTS],
+                  handlers.detector(transport, store, config)),
+            Stage(transport, "alert-builder", [topics.SIGNALS],
+                  handlers.alert_builder(store, system.index, system.geography)),
+        ]
+
+    def recover(self) -> None:
+        """Finish what a crash interrupted: unpublished signals, alerts not yet indexed."""
+        handlers.publish_signals(self.system.transport, self.system.store)
+        sync_index(self.system.store, self.system.index, self.system.geography)
+
+    def drain(self, max_idle_rounds: int = 2) -> None:
+        """Run until every stage has caught up (for tests, benchmarks and the demo loader)."""
+        self.recover()
+        idle = 0
+        while idle < max_idle_rounds:
+            handled = sum(stage.step() for stage in self.stages)
+            idle = idle + 1 if handled == 0 else 0
+
+    def lag(self) -> int:
+        transport = self.system.transport
+        return (transport.lag("normaliser", topics.RAW_TOPICS)
+                + transport.lag("detector", [topics.EVENTS])
+                + transport.lag("alert-builder", [topics.SIGNALS]))
+
+    def run(self, stop: threading.Event) -> None:
+        self.recover()
+        run_stages(self.stages, stop)

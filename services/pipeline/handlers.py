@@ -1,0 +1,92 @@
+"""The stage handlers of the flow, bound to a transport and the store (any deployment)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
+
+from services.api.alerts.documents import sync_index
+from services.api.index import AlertIndex
+from services.detector.detect import DetectorConfig, detect
+from services.detector.fusion import build_alerts, signal_row
+from services.detector.state import DetectorState
+from services.geography import Geography
+from services.ingest.accept import dead_letter
+from services.normaliser import Resolver, normalise
+from services.store import SignalRow, Store, engine_insert
+from streams import topics
+from streams.records import Accepted, Event, Signal
+from streams.stage import BatchHandler
+from streams.transport import Message, Transport
+
+
+def normaliser(transport: Transport, resolve: Resolver, geography: Geography) -> BatchHandler:
+    """raw.<source> -> events; a record that cannot be normalised goes to the dead-letter topic."""
+
+    def handle(batch: Sequence[Message]) -> None:
+        out: list[tuple[str | None, dict]] = []
+        for message in batch:
+            try:
+                accepted = Accepted.model_validate(message.value)
+                events = normalise(accepted, resolve, geography)
+            except Exception as exc:  # noqa: BLE001 - one bad record must not stop the stream
+                value = message.value if isinstance(message.value, dict) else {}
+                dead_letter(transport, str(value.get("source", message.topic)),
+                            str(value.get("submitter", "unknown")), "normaliser",
+                            f"{message.topic}@{message.offset}",
+                            f"could not normalise: {type(exc).__name__}: {exc}", payload=value)
+                continue
+            out.extend((event.area_code, event.model_dump(mode="json")) for event in events)
+        transport.produce_many(topics.EVENTS, out)
+        transport.flush()
+
+    return handle
+
+
+def detector(transport: Transport, store: Store, config: DetectorConfig) -> BatchHandler:
+    """events -> signals, through detector state and a transactional outbox in the store."""
+
+    def handle(batch: Sequence[Message]) -> None:
+        events = [Event.model_validate(message.value) for message in batch]
+        with store.session() as session:
+            signals = detect(events, DetectorState(session), config)
+            insert = engine_insert(session.get_bind())
+            for signal in signals:
+                row = signal_row(signal)
+                values = {column.key: getattr(row, column.key) for column in SignalRow.__table__.columns}
+                session.execute(insert(SignalRow).values(**values).on_conflict_do_nothing())
+        publish_signals(transport, store)
+
+    return handle
+
+
+def publish_signals(transport: Transport, store: Store, *, batch: int = 1000) -> int:
+    """Send stored signals not yet published to `signals`; safe to repeat after a crash."""
+    sent = 0
+    while True:
+        with store.session() as session:
+            rows = session.execute(
+                select(SignalRow.signal_id, SignalRow.area_code, SignalRow.payload)
+                .where(SignalRow.published.is_(False)).order_by(SignalRow.detected_at).limit(batch)
+            ).all()
+        if not rows:
+            return sent
+        transport.produce_many(topics.SIGNALS, [(area, payload) for _, area, payload in rows])
+        transport.flush()
+        with store.session() as session:
+            session.execute(update(SignalRow).where(SignalRow.signal_id.in_([r[0] for r in rows]))
+                            .values(published=True))
+        sent += len(rows)
+
+
+def alert_builder(store: Store, index: AlertIndex, geography: Geography) -> BatchHandler:
+    """signals -> alerts in the store, then the alert index brought up to date."""
+
+    def handle(batch: Sequence[Message]) -> None:
+        signals = [Signal.model_validate(message.value) for message in batch]
+        with store.session() as session:
+            build_alerts(session, signals, geography)
+        sync_index(store, index, geography)
+
+    return handle

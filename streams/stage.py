@@ -1,0 +1,63 @@
+"""The loop that binds a batch handler to a consumer: poll, handle, commit, repeat."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+from streams.transport import Message, Transport
+
+log = logging.getLogger(__name__)
+
+BatchHandler = Callable[[Sequence[Message]], None]
+
+
+class Stage:
+    """One consumer group running one handler; commits only after the handler succeeded."""
+
+    def __init__(self, transport: Transport, group: str, topics: Sequence[str],
+                 handle: BatchHandler, *, max_records: int = 500) -> None:
+        self.name = group
+        self._transport = transport
+        self._topics = tuple(topics)
+        self._consumer = transport.consumer(group, topics)
+        self._handle = handle
+        self._max_records = max_records
+
+    def step(self, timeout: float = 0.0) -> int:
+        """Handle one batch; the number of messages handled (0 when there was nothing).
+
+        If the handler fails, the consumer goes back to the group's committed offsets, so the
+        same batch is delivered again on the next step.
+        """
+        batch = self._consumer.poll(self._max_records, timeout=timeout)
+        if batch:
+            try:
+                self._handle(batch)
+            except Exception:
+                self._consumer.close()
+                self._consumer = self._transport.consumer(self.name, self._topics)
+                raise
+            self._consumer.commit()
+        return len(batch)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def run_stages(stages: Sequence[Stage], stop: threading.Event, *, idle_wait: float = 0.05,
+               on_idle: Callable[[], None] | None = None) -> None:
+    """Run stages round-robin until `stop` is set; each failure is logged and retried."""
+    while not stop.is_set():
+        handled = 0
+        for stage in stages:
+            try:
+                handled += stage.step()
+            except Exception:  # noqa: BLE001 - a stage must not take the pipeline down
+                log.exception("stage %s failed; its batch will be redelivered", stage.name)
+                stop.wait(1.0)
+        if on_idle is not None:
+            on_idle()
+        if handled == 0:
+            stop.wait(idle_wait)

@@ -1,0 +1,105 @@
+"""Shared fixtures: an embedded system in a temporary folder, its API, and valid records."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.api.app import create_app
+from services.pipeline import EmbeddedSystem
+from services.settings import Settings
+
+TODAY = dt.date.today()
+DAY = dt.timedelta(days=1)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "ews")
+
+
+@pytest.fixture
+def system(settings: Settings) -> Iterator[EmbeddedSystem]:
+    opened = EmbeddedSystem(settings)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def client(system: EmbeddedSystem) -> Iterator[TestClient]:
+    with TestClient(create_app(system)) as test_client:
+        yield test_client
+
+
+def ridr(report_id: str = "r-1", *, area: str = "E08000025", days_ago: int = 10,
+         substances: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+    day = TODAY - days_ago * DAY
+    return {
+        "report_id": report_id,
+        "received_at": f"{(day + DAY).isoformat()}T09:30:00Z",
+        "event_date": day.isoformat(),
+        "reporter_role": "emergency_physician",
+        "setting": "community",
+        "area_code": area,
+        "patient": {"age_band": "25-34", "sex": "male"},
+        "substances": substances if substances is not None else [{"name": "heroin", "route": "injected"}],
+        "clinical_features": ["reduced_consciousness", "respiratory_depression"],
+        "severity": "severe",
+        "outcome": "admitted",
+        "naloxone_given": True,
+        "naloxone_response": "partial",
+        **extra,
+    }
+
+
+def forensic(report_id: str = "f-1", *, area: str = "E08000025", days_ago: int = 10,
+             sold_as: str | None = "heroin", components: list[dict[str, Any]] | None = None,
+             **extra: Any) -> dict[str, Any]:
+    day = TODAY - days_ago * DAY
+    return {
+        "report_id": report_id,
+        "lab_id": "lab-wm-1",
+        "sample_id": f"S-{report_id}",
+        "collected_on": day.isoformat(),
+        "analysed_on": (day + 2 * DAY).isoformat(),
+        "area_code": area,
+        "setting": "police_seizure",
+        "sold_as": sold_as,
+        "form": "powder",
+        "components": components if components is not None else [
+            {"name": "heroin", "purity_percent": 30}, {"name": "caffeine"}],
+        "method": "GC-MS",
+        **extra,
+    }
+
+
+def market(report_id: str = "m-1", *, area: str = "E08000025", days_ago: int = 10, **extra: Any) -> dict[str, Any]:
+    return {
+        "report_id": report_id, "collected_on": (TODAY - days_ago * DAY).isoformat(),
+        "area_code": area, "drug": "cocaine", "price_gbp": 80, "quantity": 1, "unit": "g",
+        "purity_percent": 62.5, "source": "test_purchase", **extra,
+    }
+
+
+def death(report_id: str = "d-1", *, area: str = "E08000025", days_ago: int = 20, **extra: Any) -> dict[str, Any]:
+    day = TODAY - days_ago * DAY
+    return {
+        "report_id": report_id, "date_of_death": day.isoformat(),
+        "notified_on": (day + 5 * DAY).isoformat(), "area_code": area, "age_band": "35-44",
+        "sex": "male", "setting": "home", "released_from_prison_days": 12,
+        "substances": [{"name": "heroin"}, {"name": "diazepam"}], "cause_icd10": ["X42", "T40.1"],
+        "status": "suspected", **extra,
+    }
+
+
+VALID = {"ridr": ridr, "forensic": forensic, "market": market, "death": death}
+
+
+def valid(source: str, report_id: str = "x-1", **kw: Any) -> dict[str, Any]:
+    return copy.deepcopy(VALID[source](report_id, **kw))
