@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     series.add_argument("--input", type=Path, required=True)
     series.add_argument("--method")
     series.add_argument("--start")
-    series.add_argument("--freq", default="week", choices=["week", "day"])
+    series.add_argument("--freq", default="week", help="week (default), day or month")
     detect.add_parser("methods", help="list the detection methods")
     return parser
 

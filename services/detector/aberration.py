@@ -7,19 +7,16 @@ stream side stays the same: count the report, judge the current week against its
 from __future__ import annotations
 
 import datetime as dt
-import math
-
-import numpy as np
 
 from services.detector.common import DANGEROUS_CLASSES, make_signal
-from services.detector.ears import ears
+from services.detector.ears import ears_latest, required_history
 from services.detector.state import DetectorState, Series, series_of
 from streams.records import Event, Signal
 
 # EARS C2 compares the week with a 7-week baseline that ends 2 weeks before it.
 BASELINE_WEEKS = 7
 LAG_WEEKS = 2
-HISTORY_WEEKS = BASELINE_WEEKS + LAG_WEEKS
+HISTORY_WEEKS = required_history("C2", baseline=BASELINE_WEEKS)
 COUNTED_SOURCES = frozenset({"ridr", "forensic", "death"})
 
 
@@ -42,11 +39,11 @@ def exceedances(
         if data_start is None or event.week - dt.timedelta(weeks=HISTORY_WEEKS) < _monday(data_start):
             continue  # not enough history to judge: no alarm, and no "no alarm" either
         history = state.weekly_history(series, event.week, HISTORY_WEEKS)
-        judged = ears(np.array([*history, count], dtype=float), "C2", min_sigma=min_sigma)
-        if judged.alarm[-1] != 1:
+        judged = ears_latest(history, count, "C2", baseline=BASELINE_WEEKS, min_sigma=min_sigma)
+        if not judged.alarm:
             continue
-        signals.append(_signal(event, series, count, float(judged.expected[-1]),
-                               float(judged.upper[-1]), history, state))
+        assert judged.expected is not None and judged.upper is not None
+        signals.append(_signal(event, series, count, judged.expected, judged.upper, history, state))
     return signals
 
 
@@ -75,7 +72,3 @@ def _signal(event: Event, series: Series, count: int, expected: float, upper: fl
 
 def _monday(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
-
-
-def is_finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
