@@ -158,7 +158,7 @@ class SqliteLog:
 
 
 class SqliteConsumer:
-    """A consumer of one group; messages of several topics come topic by topic, each in order."""
+    """A consumer of one group; messages of all its topics come in the order they were appended."""
 
     def __init__(self, log: SqliteLog, group: str, topics: tuple[str, ...]) -> None:
         if not topics:
@@ -172,16 +172,15 @@ class SqliteConsumer:
     def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Message]:
         deadline = time.monotonic() + timeout
         while True:
-            batch: list[Message] = []
+            # Merge the topics by their global append order, so that what a stage sees does not
+            # depend on where batch boundaries fell: a replay after a crash sees the same order.
+            candidates: list[Message] = []
             for topic in self.topics:
-                room = max_records - len(batch)
-                if room <= 0:
-                    break
-                got = self._log._read(topic, self._positions[topic], room)
-                if got:
-                    self._positions[topic] = got[-1].offset
-                    batch.extend(got)
+                candidates.extend(self._log._read(topic, self._positions[topic], max_records))
+            batch = sorted(candidates, key=lambda message: message.offset)[:max_records]
             if batch:
+                for message in batch:
+                    self._positions[message.topic] = message.offset
                 self._uncommitted = True
                 return batch
             if time.monotonic() >= deadline:

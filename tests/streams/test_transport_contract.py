@@ -79,3 +79,13 @@ def test_values_round_trip_as_json(transport: Transport) -> None:
     transport.produce("t", value, key="E08000025")
     message = transport.consumer("g", ["t"]).poll(1, timeout=1)[0]
     assert message.value == value and message.key == "E08000025" and message.topic == "t"
+
+
+def test_embedded_log_merges_topics_in_append_order(transport: Transport) -> None:
+    if not hasattr(transport, "path"):
+        pytest.skip("only the embedded log has one global order")
+    for n in range(12):
+        transport.produce("a" if n % 3 else "b", {"n": n})
+    consumer = transport.consumer("g", ["a", "b"])
+    assert _values(consumer.poll(5, timeout=1)) == [0, 1, 2, 3, 4]
+    assert _values(consumer.poll(100, timeout=1)) == list(range(5, 12))
