@@ -94,6 +94,8 @@ def up(settings: Settings, *, demo: bool, replay_seconds: float, out: TextIO) ->
         f"(API docs at /docs; data in {settings.data_dir}); Ctrl-C stops it")
     try:
         server.run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it handled, after shutting down cleanly
     finally:
         stop.set()
         for thread in threads:

@@ -18,13 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from services.demo import score
+from services.demo import at_background_festival, score
 from services.geography import load_geography
 from services.settings import Settings
 from services.store import Store
 
 pytestmark = pytest.mark.slow
-MAX_FALSE_ALERTS = 20
+# Alerts matching no planted threat, outside the background's own festival weekends.
+MAX_OTHER_FALSE_ALERTS = 10
 
 
 def _free_port() -> int:
@@ -78,12 +79,15 @@ def test_ews_up_demo_raises_an_alert_for_every_planted_threat(tmp_path: Path) ->
 
     demo_dir = tmp_path / "ews" / "demo"
     store = Store(Settings(data_dir=demo_dir).store_url())
-    results, false_alerts = score(store, demo_dir / "simulated" / "ground_truth.json", load_geography())
+    truth = demo_dir / "simulated" / "ground_truth.json"
+    results, false_alerts = score(store, truth, load_geography())
+    other = [a for a in false_alerts if not at_background_festival(a, truth, load_geography())]
     print(f"\nfirst alert after {first_alert:.1f} s; planted threats alerted "
-          f"{sum(r.detected for r in results)} of {len(results)}; false alerts {len(false_alerts)}")
+          f"{sum(r.detected for r in results)} of {len(results)}; alerts matching no planted threat "
+          f"{len(false_alerts)}, {len(other)} of them outside background festival weekends")
     for result in results:
         print(f"  {result.threat_id}: detected={result.detected} delay_days={result.delay_days}")
     for alert in false_alerts:
         print(f"  false: {alert.severity} {alert.title} {alert.first_seen} {alert.detectors}")
     assert [r.threat_id for r in results if not r.detected] == []
-    assert len(false_alerts) <= MAX_FALSE_ALERTS
+    assert len(other) <= MAX_OTHER_FALSE_ALERTS

@@ -20,6 +20,7 @@ class DetectorConfig:
 
 def detect(events: Sequence[Event], state: DetectorState, config: DetectorConfig) -> list[Signal]:
     """Signals raised by a batch of events; a redelivered event raises nothing again."""
+    state.prefetch(events)
     data_start = state.first_event_date()
     signals: list[Signal] = []
     for event in events:
@@ -31,4 +32,5 @@ def detect(events: Sequence[Event], state: DetectorState, config: DetectorConfig
         signals += mis_sold(event)
         signals += exceedances(event, state, data_start, min_count=config.ears_min_count,
                                min_sigma=config.ears_min_sigma)
+    state.flush()
     return signals

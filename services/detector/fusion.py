@@ -10,14 +10,14 @@ stored with what was done with it and why.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.detector.common import DANGEROUS_CLASSES
+from services.detector.state import UNCOUNTED_CLASSES
 from services.geography import Geography
 from services.store import AlertRow, AuditEntry, SignalRow
 from streams.records import Signal, stable_id
@@ -30,7 +30,7 @@ SYSTEM_ACTOR = "system:alert-builder"
 
 @dataclass(frozen=True)
 class Decision:
-    action: Literal["raise", "update", "suppress"]
+    action: Literal["raise", "update", "hold", "suppress"]
     reason: str
     alert: AlertRow | None = None
 
@@ -42,7 +42,7 @@ def signal_terms(signal: Signal) -> set[str]:
         terms.add(f"substance:{signal.substance_key}")
     elif signal.subject == "substance" and signal.substance_name:
         terms.add(f"name:{signal.substance_name.lower()}")
-    if signal.substance_class and (signal.subject == "class" or signal.substance_class in DANGEROUS_CLASSES):
+    if signal.substance_class and signal.substance_class not in UNCOUNTED_CLASSES:
         terms.add(f"class:{signal.substance_class}")
     sold_key = signal.detail.get("sold_as_key")
     if sold_key:
@@ -55,10 +55,16 @@ def signal_terms(signal: Signal) -> set[str]:
 
 def _suppression(signal: Signal) -> str | None:
     """Why a signal, on its own, is recorded but does not deserve an alert."""
-    if signal.detector == "first_sighting" and not signal.novel and SEVERITY_RANK[signal.severity] < 2:
+    if signal.detector == "first_sighting" and not signal.novel:
         return ("first sighting of a substance already in the reference library: recorded, "
                 "not alerted")
     return None
+
+
+def _needs_corroboration(signal: Signal) -> bool:
+    """A moderate rise in one source is common by chance across hundreds of series: it waits
+    for a second source or detector before it becomes an alert."""
+    return signal.detector == "aberration" and SEVERITY_RANK[signal.severity] < 2
 
 
 def _areas_meet(alert: AlertRow, signal: Signal, geography: Geography) -> bool:
@@ -72,8 +78,22 @@ def _periods_meet(alert: AlertRow, signal: Signal) -> bool:
             and signal.period_end >= alert.first_seen - WINDOW)
 
 
-def decide(signal: Signal, open_alerts: Iterable[AlertRow], geography: Geography) -> Decision:
-    """What to do with one signal, given the open alerts it might belong to."""
+def _corroborates(held: Signal, signal: Signal, geography: Geography) -> bool:
+    """A held signal backs another one: same subject, nearby, close in time, independent."""
+    return (held.signal_id != signal.signal_id
+            and bool(signal_terms(held) & signal_terms(signal))
+            and geography.is_neighbour_or_same(held.area_code, signal.area_code)
+            and held.period_start <= signal.period_end + WINDOW
+            and held.period_end >= signal.period_start - WINDOW
+            and (held.source, held.detector) != (signal.source, signal.detector))
+
+
+def decide(signal: Signal, open_alerts: Iterable[AlertRow], held: Iterable[Signal],
+           geography: Geography) -> Decision:
+    """What to do with one signal, given the open alerts and held signals it might join."""
+    suppressed = _suppression(signal)
+    if suppressed:
+        return Decision("suppress", suppressed)
     terms = signal_terms(signal)
     matches = [
         alert for alert in open_alerts
@@ -85,9 +105,13 @@ def decide(signal: Signal, open_alerts: Iterable[AlertRow], geography: Geography
         return Decision("update", f"same threat as open alert {best.alert_id} "
                                   f"({', '.join(sorted(terms & set(best.terms)))}; areas and "
                                   "period overlap)", best)
-    suppressed = _suppression(signal)
-    if suppressed:
-        return Decision("suppress", suppressed)
+    if _needs_corroboration(signal):
+        partners = [h for h in held if _corroborates(h, signal, geography)]
+        if not partners:
+            return Decision("hold", "a moderate rise in one source with nothing to corroborate it "
+                                    "yet: held; a second source or detector will raise it")
+        return Decision("raise", "corroborated by " + ", ".join(
+            sorted({f"{h.detector}/{h.source}" for h in partners})))
     if SEVERITY_RANK[signal.severity] < 1:
         return Decision("suppress", "low severity and nothing to corroborate it")
     return Decision("raise", f"no open alert about {', '.join(sorted(terms)) or 'this subject'} "
@@ -116,43 +140,82 @@ def _title(signal: Signal, geography: Geography) -> str:
             return f"Rise in {what} reports in {where}"
 
 
-def _open_candidates(session: Session, signal: Signal) -> list[AlertRow]:
+def _open_alerts(session: Session, since: dt.date) -> list[AlertRow]:
     return list(session.execute(
-        select(AlertRow).where(
-            AlertRow.status.in_(OPEN_STATUSES),
-            AlertRow.last_seen >= signal.period_start - WINDOW,
-        )
+        select(AlertRow).where(AlertRow.status.in_(OPEN_STATUSES), AlertRow.last_seen >= since)
     ).scalars())
+
+
+def _held_signals(session: Session, since: dt.date) -> dict[str, Signal]:
+    rows = session.execute(
+        select(SignalRow.payload).where(SignalRow.disposition == "held", SignalRow.period_end >= since)
+    ).scalars()
+    return {signal.signal_id: signal for signal in map(Signal.model_validate, rows)}
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def build_alerts(session: Session, signals: Iterable[Signal], geography: Geography) -> list[str]:
+def build_alerts(session: Session, signals: Sequence[Signal], geography: Geography) -> list[str]:
     """Apply signals to the store's alerts; returns the ids of alerts raised or updated.
 
-    Idempotent: a signal already decided (a redelivery) is skipped.
+    Idempotent: a signal already decided (a redelivery) is skipped. A new alert takes with it
+    the held signals that corroborate it.
     """
+    if not signals:
+        return []
+    rows = {row.signal_id: row for row in session.execute(
+        select(SignalRow).where(SignalRow.signal_id.in_([s.signal_id for s in signals]))).scalars()}
+    since = min(s.period_start for s in signals) - WINDOW
+    candidates = _open_alerts(session, since)
+    held = _held_signals(session, since - WINDOW)
     touched: list[str] = []
     for signal in signals:
-        row = session.get(SignalRow, signal.signal_id)
+        row = rows.get(signal.signal_id)
         if row is None:
-            row = signal_row(signal)
+            row = rows[signal.signal_id] = signal_row(signal)
             session.add(row)
         elif row.disposition != "pending":
             continue
-        decision = decide(signal, _open_candidates(session, signal), geography)
-        if decision.action == "suppress":
-            row.disposition, row.reason = "suppressed", decision.reason
+        decision = decide(signal, candidates, held.values(), geography)
+        row.reason = decision.reason
+        if decision.action in ("suppress", "hold"):
+            row.disposition = "suppressed" if decision.action == "suppress" else "held"
+            if decision.action == "hold":
+                held[signal.signal_id] = signal
             continue
-        alert = decision.alert if decision.action == "update" else _new_alert(session, signal, geography)
+        if decision.action == "update":
+            alert = decision.alert
+            row.disposition = "updated"
+        else:
+            alert = _new_alert(session, signal, geography)
+            candidates.append(alert)
+            row.disposition = "raised"
+        assert alert is not None
         _apply(alert, signal, geography)
-        row.disposition = "raised" if decision.action == "raise" else "updated"
-        row.reason, row.alert_id = decision.reason, alert.alert_id
-        session.flush()
+        row.alert_id = alert.alert_id
+        if decision.action == "raise":
+            _adopt_held(session, alert, signal, held, geography)
         touched.append(alert.alert_id)
+    session.flush()
     return touched
+
+
+def _adopt_held(session: Session, alert: AlertRow, signal: Signal, held: dict[str, Signal],
+                geography: Geography) -> None:
+    """Fold the held signals that corroborate a new alert into it, as its earlier evidence."""
+    session.flush()
+    for partner in [h for h in held.values() if _corroborates(h, signal, geography)
+                    or (signal_terms(h) & set(alert.terms) and _areas_meet(alert, h, geography)
+                        and _periods_meet(alert, h))]:
+        row = session.get(SignalRow, partner.signal_id)
+        if row is None or row.disposition != "held":
+            continue
+        _apply(alert, partner, geography)
+        row.disposition, row.alert_id = "updated", alert.alert_id
+        row.reason = f"held until corroborated by {signal.detector}/{signal.source}; now part of {alert.alert_id}"
+        del held[partner.signal_id]
 
 
 def signal_row(signal: Signal) -> SignalRow:

@@ -26,7 +26,11 @@ def first_sightings(event: Event, state: DetectorState) -> list[Signal]:
             severity = "critical" if dangerous else ("high" if scope == "national" else "medium")
             what = f"new structure (not in the reference library), class {event.substance_class}"
         else:
-            severity = "high" if dangerous and scope == "area" else "low"
+            # A library substance new to an area is a fact worth keeping, not a threat on its own:
+            # medicinal fentanyl reaches every area through prescriptions and coroners' toxicology.
+            # What makes such a substance a threat (sold as something else, a rise) has its own
+            # detector.
+            severity = "low"
             what = f"known substance {label}"
         where = "in the UK" if scope == "national" else f"in {event.area_code}"
         signals.append(make_signal(

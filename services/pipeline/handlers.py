@@ -51,11 +51,12 @@ def detector(transport: Transport, store: Store, config: DetectorConfig) -> Batc
         events = [Event.model_validate(message.value) for message in batch]
         with store.session() as session:
             signals = detect(events, DetectorState(session), config)
-            insert = engine_insert(session.get_bind())
-            for signal in signals:
-                row = signal_row(signal)
-                values = {column.key: getattr(row, column.key) for column in SignalRow.__table__.columns}
-                session.execute(insert(SignalRow).values(**values).on_conflict_do_nothing())
+            if signals:
+                columns = [column.key for column in SignalRow.__table__.columns]
+                rows = [{name: getattr(row, name) for name in columns}
+                        for row in map(signal_row, signals)]
+                insert = engine_insert(session.get_bind())
+                session.execute(insert(SignalRow).on_conflict_do_nothing(), rows)
         publish_signals(transport, store)
 
     return handle

@@ -35,7 +35,7 @@ class EventRow(Base):
     """A normalised event as the detectors saw it (their state: counts derive from these)."""
 
     __tablename__ = "event"
-    __table_args__ = (Index("ix_event_report", "report_key"),)
+    __table_args__ = (Index("ix_event_report", "report_key"), Index("ix_event_date", "date"))
 
     event_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     report_key: Mapped[str] = mapped_column(String(400))
@@ -53,7 +53,7 @@ class SeriesCount(Base):
     __tablename__ = "series_count"
 
     dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
-    value: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
     area_code: Mapped[str] = mapped_column(String(9), primary_key=True)
     source: Mapped[str] = mapped_column(String(16), primary_key=True)
     week: Mapped[dt.date] = mapped_column(Date, primary_key=True)
@@ -66,7 +66,7 @@ class SeriesReport(Base):
     __tablename__ = "series_report"
 
     dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
-    value: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
     area_code: Mapped[str] = mapped_column(String(9), primary_key=True)
     source: Mapped[str] = mapped_column(String(16), primary_key=True)
     week: Mapped[dt.date] = mapped_column(Date, primary_key=True)

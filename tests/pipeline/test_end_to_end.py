@@ -84,20 +84,45 @@ def test_novel_structure_is_a_first_sighting_alert(client: TestClient, system: E
     assert len(alerts) == 1 and {a["code"] for a in alerts[0]["areas"]} == {"E08000025", "E08000012"}
 
 
-def test_weekly_rise_is_judged_by_ears_c2_with_its_evidence(client: TestClient, system: EmbeddedSystem) -> None:
-    background = [valid("ridr", f"bg-{week}", days_ago=7 * week + 3) for week in range(1, 13)]
-    client.post("/v1/reports/ridr", json=background)
+def _background(client: TestClient, system: EmbeddedSystem) -> None:
+    client.post("/v1/reports/ridr", json=[valid("ridr", f"bg-{week}", days_ago=7 * week + 3)
+                                          for week in range(1, 13)])
     _drain(system)
-    assert client.get("/v1/alerts", params={"q": "rise"}).json()["total"] == 0
-    spike = [valid("ridr", f"spike-{n}", days_ago=0) for n in range(8)]
-    client.post("/v1/reports/ridr", json=spike)
+
+
+def test_a_large_weekly_rise_is_an_alert_with_ears_c2_evidence(client: TestClient, system: EmbeddedSystem) -> None:
+    _background(client, system)
+    assert client.get("/v1/alerts").json()["total"] == 0
+    client.post("/v1/reports/ridr", json=[valid("ridr", f"spike-{n}", days_ago=0) for n in range(12)])
     _drain(system)
     alerts = client.get("/v1/alerts", params={"q": "rise heroin"}).json()["alerts"]
-    assert alerts, "a rise of 8 against a baseline of about 1 a week must alert"
+    assert alerts, "a rise of 12 against a baseline of about 1 a week must alert"
     detail = client.get(f"/v1/alerts/{alerts[0]['alert_id']}").json()
     c2 = [e for e in detail["evidence"] if e["method"] == "ears_c2"]
     assert c2 and all(e["observed"] > e["threshold"] >= e["expected"] for e in c2)
-    assert max(e["observed"] for e in c2) == 8
+    assert max(e["observed"] for e in c2) == 12
+    assert len(detail["reports"]) == 12
+
+
+def test_a_moderate_rise_waits_for_corroboration_from_another_source(
+        client: TestClient, system: EmbeddedSystem) -> None:
+    _background(client, system)
+    client.post("/v1/reports/ridr", json=[valid("ridr", f"spike-{n}", days_ago=0) for n in range(6)])
+    _drain(system)
+    assert client.get("/v1/alerts").json()["total"] == 0
+    held = client.get("/v1/signals", params={"disposition": "held"}).json()["signals"]
+    assert held and all("held" in s["reason"] for s in held)
+    # A forensic result from the same area: fentanyl in heroin. The new alert takes the rise with it.
+    client.post("/v1/reports/forensic", json=valid("forensic", "f-1", days_ago=1, components=[
+        {"name": "heroin"}, {"name": "fentanyl"}]))
+    _drain(system)
+    alerts = client.get("/v1/alerts").json()["alerts"]
+    assert len(alerts) == 1
+    detail = client.get(f"/v1/alerts/{alerts[0]['alert_id']}").json()
+    assert {"adulteration", "aberration"} <= {e["detector"] for e in detail["evidence"]}
+    assert detail["corroborating_sources"] == ["forensic", "ridr"]
+    assert detail["confidence"] > 0.5
+    assert client.get("/v1/signals", params={"disposition": "held"}).json()["signals"] == []
 
 
 def test_bad_file_row_is_dead_lettered_while_the_rest_is_processed(
