@@ -40,6 +40,13 @@ def test_nitazene_sold_as_heroin_becomes_a_searchable_alert_with_evidence(
     assert found["facets"]["class"] == {"nitazene": 1}
     assert client.get("/v1/alerts", params={"class": "nitazene", "area": "E08000025"}).json()["total"] == 1
     assert client.get("/v1/alerts", params={"area": "E06000001"}).json()["total"] == 0
+    for params, total in (({"substance": "protonitazene"}, 1), ({"substance": "heroin"}, 0),
+                          ({"status": "new"}, 1), ({"status": "closed"}, 0),
+                          ({"severity": "critical"}, 1), ({"source": "ridr"}, 0),
+                          ({"from": alert["first_seen"], "to": alert["last_seen"]}, 1),
+                          ({"from": "2999-01-01"}, 0), ({"to": "2000-01-01"}, 0)):
+        assert client.get("/v1/alerts", params=params).json()["total"] == total, params
+    assert client.get("/v1/alerts/alert-nope").status_code == 404
 
     detail = client.get(f"/v1/alerts/{alert['alert_id']}").json()
     mismatch = [e for e in detail["evidence"] if e["detector"] == "adulteration"]

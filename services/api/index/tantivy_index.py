@@ -31,7 +31,13 @@ def _schema() -> tantivy.Schema:
     return builder.build()
 
 
+# tantivy stores dates as nanoseconds since 1970 in 64 bits: query bounds outside are clamped.
+_EARLIEST = dt.date(1678, 1, 1)
+_LATEST = dt.date(2262, 1, 1)
+
+
 def _midnight(day: dt.date) -> dt.datetime:
+    day = min(max(day, _EARLIEST), _LATEST)
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
