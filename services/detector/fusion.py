@@ -23,6 +23,9 @@ from services.store import AlertRow, AuditEntry, SignalRow
 from streams.records import Signal, stable_id
 
 WINDOW = dt.timedelta(days=28)
+# A threat in a city reaches its neighbours and theirs (a conurbation, a county): signals up to
+# this many boundary crossings from an alert's areas join it.
+REACH_HOPS = 2
 OPEN_STATUSES = ("new", "under_review", "confirmed", "published")
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 SYSTEM_ACTOR = "system:alert-builder"
@@ -70,7 +73,7 @@ def _needs_corroboration(signal: Signal) -> bool:
 def _areas_meet(alert: AlertRow, signal: Signal, geography: Geography) -> bool:
     if alert.scope == "national":
         return True
-    return any(geography.is_neighbour_or_same(area, signal.area_code) for area in alert.areas)
+    return any(geography.within(area, signal.area_code, REACH_HOPS) for area in alert.areas)
 
 
 def _periods_meet(alert: AlertRow, signal: Signal) -> bool:
@@ -82,7 +85,7 @@ def _corroborates(held: Signal, signal: Signal, geography: Geography) -> bool:
     """A held signal backs another one: same subject, nearby, close in time, independent."""
     return (held.signal_id != signal.signal_id
             and bool(signal_terms(held) & signal_terms(signal))
-            and geography.is_neighbour_or_same(held.area_code, signal.area_code)
+            and geography.within(held.area_code, signal.area_code, REACH_HOPS)
             and held.period_start <= signal.period_end + WINDOW
             and held.period_end >= signal.period_start - WINDOW
             and (held.source, held.detector) != (signal.source, signal.detector))
@@ -133,11 +136,14 @@ def _title(signal: Signal, geography: Geography) -> str:
     match signal.detector:
         case "adulteration":
             return f"{what} in samples sold as {signal.detail.get('sold_as')} ({where})"
+        case "first_sighting" if signal.novel:
+            analogue = signal.detail.get("analogue") or {}
+            like = f", an analogue of {analogue['name']}" if analogue.get("name") else ""
+            return f"New {signal.substance_class or 'unclassified'} structure{like}, in {where}"
         case "first_sighting":
-            kind = "New substance" if signal.novel else "First sighting of"
-            return f"{kind}: {what} ({signal.substance_class}) in {where}"
+            return f"First sighting of {what} ({signal.substance_class}) in {where}"
         case _:
-            return f"Rise in {what} reports in {where}"
+            return f"Rise in {what} reports ({signal.source}) in {where}"
 
 
 def _open_alerts(session: Session, since: dt.date) -> list[AlertRow]:

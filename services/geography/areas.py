@@ -45,6 +45,8 @@ class Geography:
     neighbours: dict[str, frozenset[str]]
     prisons: tuple[Prison, ...]
     regions: dict[str, str] = field(default_factory=dict)
+    _reach_cache: dict[tuple[str, int], frozenset[str]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def area(self, code: str) -> Area:
         return self.areas[code]
@@ -55,6 +57,20 @@ class Geography:
 
     def is_neighbour_or_same(self, a: str, b: str) -> bool:
         return a == b or b in self.neighbours.get(a, frozenset())
+
+    def within(self, a: str, b: str, hops: int) -> bool:
+        """Whether b is at most `hops` boundary crossings from a."""
+        return b in self._reach(a, hops)
+
+    def _reach(self, code: str, hops: int) -> frozenset[str]:
+        cached = self._reach_cache.get((code, hops))
+        if cached is None:
+            reached, frontier = {code}, {code}
+            for _ in range(hops):
+                frontier = {n for area in frontier for n in self.neighbours.get(area, ())} - reached
+                reached |= frontier
+            cached = self._reach_cache[(code, hops)] = frozenset(reached)
+        return cached
 
     def prisons_in(self, code: str) -> list[Prison]:
         return [prison for prison in self.prisons if prison.area_code == code]

@@ -28,3 +28,12 @@ def test_areas_neighbours_and_prisons_load() -> None:
 @pytest.mark.parametrize("name", ["lad.csv", "adjacency.csv", "prisons.csv", "lad_simplified.geojson", "SOURCE.md"])
 def test_packaged_copy_equals_the_shared_original(name: str) -> None:
     assert filecmp.cmp(DATA_DIR / name, SHARED / name, shallow=False)
+
+
+def test_reach_counts_boundary_crossings() -> None:
+    geography = load_geography()
+    hartlepool, stockton, middlesbrough = "E06000001", "E06000004", "E06000002"
+    assert geography.within(hartlepool, stockton, 1)
+    assert not geography.within(hartlepool, middlesbrough, 1)
+    assert geography.within(hartlepool, middlesbrough, 2)
+    assert geography.within(hartlepool, hartlepool, 0)

@@ -76,6 +76,12 @@ def _derived(store: Store) -> dict[str, object]:
         }
 
 
+def _progress(log: SqliteLog) -> int:
+    """Committed offsets of every stage, summed: it grows whenever any stage finishes a batch."""
+    return (sum(log.committed("normaliser", topic) for topic in topics.RAW_TOPICS)
+            + log.committed("detector", topics.EVENTS) + log.committed("alert-builder", topics.SIGNALS))
+
+
 def _lag(log: SqliteLog) -> int:
     return (log.lag("normaliser", topics.RAW_TOPICS) + log.lag("detector", [topics.EVENTS])
             + log.lag("alert-builder", [topics.SIGNALS]))
@@ -93,10 +99,10 @@ def _caught_up(log: SqliteLog, store: Store) -> bool:
 
 
 def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(tmp_path: Path) -> None:
-    records = _records(2400)
+    records = _records(3000)
     expected_reports = len(records)
 
-    chunks = [records[i:i + 200] for i in range(0, len(records), 200)]
+    chunks = [records[i:i + 600] for i in range(0, len(records), 600)]
     reference = EmbeddedSystem(Settings(data_dir=tmp_path / "reference"))
     for chunk in chunks:  # the same append order as the disturbed run below
         _feed(reference.transport, reference.store, chunk)
@@ -110,17 +116,20 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(tmp_path: Pat
     rng = random.Random(5)
     process = _start(settings)
     kills = kills_mid_work = 0
-    for number, chunk in enumerate(chunks):
+    for chunk in chunks:
+        before = _progress(log)
         _feed(log, store, chunk)
-        if number % 3 == 2:  # let it get going, then kill it somewhere in the middle of work
-            time.sleep(rng.uniform(1.5, 3.0))
-            progress = log.committed("normaliser", topics.raw("ridr"))
-            if _lag(log) and progress:
-                kills_mid_work += 1
-            process.send_signal(signal.SIGKILL)
-            process.wait(timeout=10)
-            kills += 1
-            process = _start(settings)
+        # Wait until the pipeline is visibly working on this chunk, then kill it at a random moment.
+        deadline = time.monotonic() + 60
+        while _progress(log) == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.3))
+        if _lag(log):
+            kills_mid_work += 1
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        kills += 1
+        process = _start(settings)
     deadline = time.monotonic() + 180
     while not _caught_up(log, store):
         assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
@@ -130,7 +139,11 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(tmp_path: Pat
     process.wait(timeout=30)
 
     got = _derived(store)
-    assert kills >= 3 and kills_mid_work >= 2, (kills, kills_mid_work)
+    print(f"\n{expected_reports} reports, {kills} SIGKILLs ({kills_mid_work} with work in flight); "
+          f"events {len(got['events'])} (reference {len(want['events'])}), "
+          f"signals {len(got['signals'])} (reference {len(want['signals'])}), "
+          f"alerts {len(got['alerts'])} (reference {len(want['alerts'])})")
+    assert kills == len(chunks) and kills_mid_work >= 3, (kills, kills_mid_work)
     assert got["reports"] == want["reports"] == expected_reports
     assert got["counts"] == want["counts"]
     assert got["events"] == want["events"]
