@@ -15,7 +15,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path(".ews"), description="Where the embedded log, store and index live.")
     transport: str = Field(default="", description="sqlite:///PATH (default: DATA_DIR/log.sqlite).")
-    index: str = Field(default="", description="tantivy:///PATH (default: DATA_DIR/index).")
+    index: str = Field(default="", description="tantivy:///PATH (default: DATA_DIR/index), or "
+                       "elasticsearch://HOST:9200 / http(s)://[user:pw@]HOST:PORT for Elasticsearch.")
     database_url: str = Field(default="", description="SQLAlchemy URL (default: sqlite DATA_DIR/ews.sqlite).")
     host: str = "127.0.0.1"
     port: int = 8000

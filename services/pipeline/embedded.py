@@ -6,7 +6,7 @@ import logging
 import threading
 
 from services.api.alerts.documents import sync_index
-from services.api.index import TantivyAlertIndex
+from services.api.index import index_from_url
 from services.detector.detect import DetectorConfig
 from services.geography import load_geography
 from services.pipeline import handlers
@@ -27,7 +27,8 @@ class EmbeddedSystem:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.transport = SqliteLog(settings.transport_path())
         self.store = Store(settings.store_url())
-        self.index = TantivyAlertIndex(settings.index_path(), writable=index_writable)
+        self.index = index_from_url(settings.index or f"tantivy://{settings.index_path().resolve()}",
+                                    writable=index_writable)
         self.geography = load_geography()
 
     def close(self) -> None:

@@ -120,13 +120,15 @@ class TantivyAlertIndex:
     def search(self, query: AlertQuery) -> SearchPage:
         searcher = self._searcher()
         tq = self._query(query)
+        limit = max(query.limit, 1)  # tantivy panics on a limit of 0; such a page is empty anyway
         ranked = bool(query.q and query.q.strip())
         if ranked:
-            result = searcher.search(tq, limit=query.limit, offset=query.offset, count=True)
+            result = searcher.search(tq, limit=limit, offset=query.offset, count=True)
         else:
-            result = searcher.search(tq, limit=query.limit, offset=query.offset, count=True,
+            result = searcher.search(tq, limit=limit, offset=query.offset, count=True,
                                      order_by_field="updated_at")
-        hits = [json.loads(searcher.doc(address)["doc"][0]) for _score, address in result.hits]
+        hits = [json.loads(searcher.doc(address)["doc"][0])
+                for _score, address in result.hits[:query.limit]]
         aggs = {name: {"terms": {"field": name, "size": 100}} for name in FACET_FIELDS}
         raw = searcher.aggregate(tq, aggs)
         facets = {
