@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,7 +17,9 @@ class Settings(BaseSettings):
     transport: str = Field(default="", description="sqlite:///PATH (default: DATA_DIR/log.sqlite).")
     index: str = Field(default="", description="tantivy:///PATH (default: DATA_DIR/index), or "
                        "elasticsearch://HOST:9200 / http(s)://[user:pw@]HOST:PORT for Elasticsearch.")
-    database_url: str = Field(default="", description="SQLAlchemy URL (default: sqlite DATA_DIR/ews.sqlite).")
+    database_url: SecretStr = Field(
+        default=SecretStr(""), description="SQLAlchemy URL, may hold a password (default: sqlite "
+        "DATA_DIR/ews.sqlite; postgresql://user:pw@host/db for the scaled deployment).")
     host: str = "127.0.0.1"
     port: int = 8000
     default_submitter: str = Field(
@@ -36,7 +38,8 @@ class Settings(BaseSettings):
         return Path(self.index.removeprefix("tantivy://")) if self.index else self.data_dir / "index"
 
     def store_url(self) -> str:
-        return self.database_url or f"sqlite:///{(self.data_dir / 'ews.sqlite').resolve()}"
+        return (self.database_url.get_secret_value()
+                or f"sqlite:///{(self.data_dir / 'ews.sqlite').resolve()}")
 
 
 def _sqlite_path(url: str) -> Path:

@@ -1,6 +1,13 @@
-"""The system of record (SQLAlchemy): models and the store that opens them."""
+"""The system of record (SQLAlchemy): models, the store that opens them, and its migrations."""
 
-from services.store.db import Store, engine_insert
+from services.store.db import (
+    AuditIsAppendOnly,
+    ConcurrentUpdateError,
+    Store,
+    StoreError,
+    engine_insert,
+    retry_on_conflict,
+)
 from services.store.models import (
     AlertRow,
     AuditEntry,
@@ -14,6 +21,7 @@ from services.store.models import (
 )
 
 __all__ = [
-    "AlertRow", "AuditEntry", "Base", "EventRow", "SeriesCount", "SeriesReport", "Sighting",
-    "SignalRow", "Store", "Submission", "engine_insert",
+    "AlertRow", "AuditEntry", "AuditIsAppendOnly", "Base", "ConcurrentUpdateError", "EventRow",
+    "SeriesCount", "SeriesReport", "Sighting", "SignalRow", "Store", "StoreError", "Submission",
+    "engine_insert", "retry_on_conflict",
 ]

@@ -2,29 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
-from services.store.models import Base
+from services.store.models import AuditEntry
+
+T = TypeVar("T")
+
+# PostgreSQL's "try again" errors: serialization_failure, deadlock_detected.
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+class StoreError(Exception):
+    """Root of the store's errors."""
 
 
 class Store:
-    """Owns the engine; hands out sessions. Create one per process."""
+    """Owns the engine; hands out sessions. Create one per process.
+
+    Opening a store brings its database up to the newest schema (Alembic migrations).
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        else:
-            self.engine = create_engine(url, pool_pre_ping=True)
+        self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        Base.metadata.create_all(self.engine)
+        event.listen(self._sessions, "before_flush", _audit_entries_are_not_rewritten)
+        event.listen(self._sessions, "do_orm_execute", _audit_statements_only_insert)
+        from services.store.migrate import upgrade  # migrate imports this module
+
+        upgrade(self.engine)
 
     @property
     def dialect(self) -> str:
@@ -40,12 +57,53 @@ class Store:
         self.engine.dispose()
 
 
+def make_engine(url: str) -> Engine:
+    """An engine for a store URL: `sqlite:///PATH`, or `postgresql://...` (driven by psycopg 3)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        # Timestamps come back in UTC whatever the server's or the client's time zone.
+        return create_engine(parsed, pool_pre_ping=True,
+                             connect_args={"options": "-c timezone=UTC"})
+    return create_engine(parsed, pool_pre_ping=True)
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API hook
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+class AuditIsAppendOnly(StoreError):
+    """An audit entry may be added, never changed or removed."""
+
+
+def _audit_entries_are_not_rewritten(session: Session, _flush: UOWTransaction,
+                                     _instances: object) -> None:
+    for entry in session.deleted:
+        if isinstance(entry, AuditEntry):
+            raise AuditIsAppendOnly(f"audit entry {entry.id} of alert {entry.alert_id} cannot be "
+                                    "deleted: the audit trail is append-only")
+    for entry in session.dirty:
+        if isinstance(entry, AuditEntry) and session.is_modified(entry):
+            raise AuditIsAppendOnly(f"audit entry {entry.id} of alert {entry.alert_id} cannot be "
+                                    "changed: add a new entry instead")
+
+
+def _audit_statements_only_insert(state: ORMExecuteState) -> None:
+    if (state.is_update or state.is_delete) and any(
+            mapper.class_ is AuditEntry for mapper in state.all_mappers):
+        raise AuditIsAppendOnly("UPDATE and DELETE of audit entries are refused: the audit trail "
+                                "is append-only")
 
 
 def engine_insert(engine: Engine):  # noqa: ANN201 - dialect-specific insert construct
@@ -55,3 +113,47 @@ def engine_insert(engine: Engine):  # noqa: ANN201 - dialect-specific insert con
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert
+
+
+class ConcurrentUpdateError(StoreError):
+    """A change kept meeting concurrent changes to the same rows; nothing of it was committed."""
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    if isinstance(exc, StaleDataError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+    return False
+
+
+def retry_on_conflict(store: Store, fn: Callable[[Session], T], *, attempts: int = 5,
+                      backoff: float = 0.01) -> T:
+    """Run `fn(session)` in a transaction; when another writer got there first, re-read and redo.
+
+    Optimistic locking (`AlertRow.version`) makes a commit over a stale read fail with
+    `StaleDataError` instead of silently overwriting the other change. `fn` must therefore read
+    what it changes through the session it is given, and be safe to run again: each attempt
+    starts from a fresh transaction and sees the other writer's commit.
+
+    Args:
+        fn: reads and changes rows through the session; its return value is returned.
+        attempts: tries in all before giving up.
+        backoff: base of the randomised exponential pause between tries, in seconds.
+
+    Raises:
+        ConcurrentUpdateError: every attempt met a concurrent change (nothing was committed).
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with store.session() as session:
+                return fn(session)
+        except (StaleDataError, DBAPIError) as exc:
+            if not _is_conflict(exc):
+                raise
+            if attempt == attempts:
+                raise ConcurrentUpdateError(
+                    f"gave up after {attempts} attempts: the same rows kept changing underneath; "
+                    "retry the request") from exc
+            time.sleep(random.uniform(0, backoff * 2 ** min(attempt - 1, 6)))
+    raise AssertionError("unreachable")

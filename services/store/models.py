@@ -8,12 +8,52 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# JSONB on PostgreSQL (binary, comparable, indexable); JSON text on SQLite. Same values either way.
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An instant, stored in UTC and read back as an aware UTC datetime on every database.
+
+    PostgreSQL keeps `timestamptz` as an instant; SQLite keeps text without an offset, and would
+    hand back naive datetimes. A naive datetime given to the store is taken to be UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, _: Dialect) -> dt.datetime | None:
+        return _as_utc(value)
+
+    def process_result_value(self, value: dt.datetime | None, _: Dialect) -> dt.datetime | None:
+        return _as_utc(value)
+
+
+def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {dict[str, Any]: JSONDocument, list[Any]: JSONDocument}
 
 
 class Submission(Base):
@@ -24,11 +64,13 @@ class Submission(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(16))
-    submitter: Mapped[str] = mapped_column(String(200))
+    # Text where the value derives from free text (a lab id of up to 500 characters, a file name):
+    # SQLite ignores a VARCHAR's length, PostgreSQL refuses what exceeds it.
+    submitter: Mapped[str] = mapped_column(Text)
     report_id: Mapped[str] = mapped_column(String(128))
     content_sha256: Mapped[str] = mapped_column(String(64))
-    via: Mapped[str] = mapped_column(String(300))
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    via: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class EventRow(Base):
@@ -38,7 +80,7 @@ class EventRow(Base):
     __table_args__ = (Index("ix_event_report", "report_key"), Index("ix_event_date", "date"))
 
     event_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    report_key: Mapped[str] = mapped_column(String(400))
+    report_key: Mapped[str] = mapped_column(Text)  # source/submitter/report_id
     source: Mapped[str] = mapped_column(String(16))
     area_code: Mapped[str] = mapped_column(String(9))
     date: Mapped[dt.date] = mapped_column(Date)
@@ -70,7 +112,7 @@ class SeriesReport(Base):
     area_code: Mapped[str] = mapped_column(String(9), primary_key=True)
     source: Mapped[str] = mapped_column(String(16), primary_key=True)
     week: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    report_key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    report_key: Mapped[str] = mapped_column(Text, primary_key=True)
 
 
 class Sighting(Base):
@@ -104,7 +146,7 @@ class SignalRow(Base):
     disposition: Mapped[str] = mapped_column(String(16), default="pending")
     reason: Mapped[str | None] = mapped_column(Text)
     alert_id: Mapped[str | None] = mapped_column(String(40))
-    detected_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     # Transactional outbox: written with the detector state, published to `signals` after commit.
     published: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -117,7 +159,7 @@ class AlertRow(Base):
 
     alert_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     fusion_key: Mapped[str] = mapped_column(String(200))
-    title: Mapped[str] = mapped_column(String(300))
+    title: Mapped[str] = mapped_column(Text)  # may quote what a sample was sold as
     summary: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="new")
     severity: Mapped[str] = mapped_column(String(16))
@@ -133,8 +175,8 @@ class AlertRow(Base):
     detectors: Mapped[list[Any]]
     first_seen: Mapped[dt.date] = mapped_column(Date)
     last_seen: Mapped[dt.date] = mapped_column(Date)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
     # The index is brought up to `version` after every commit; a lag here is re-indexed.
     indexed_version: Mapped[int] = mapped_column(Integer, default=0)
@@ -150,7 +192,7 @@ class AuditEntry(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     alert_id: Mapped[str] = mapped_column(String(40))
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(40))
     from_value: Mapped[str | None] = mapped_column(Text)
