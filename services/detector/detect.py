@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.detector.aberration import exceedances
+from services.detector.aberration import exceedances, history_to_prefetch
 from services.detector.adulteration import mis_sold
 from services.detector.novelty import first_sightings
 from services.detector.state import DetectorState
@@ -20,8 +20,13 @@ class DetectorConfig:
 
 def detect(events: Sequence[Event], state: DetectorState, config: DetectorConfig) -> list[Signal]:
     """Signals raised by a batch of events; a redelivered event raises nothing again."""
+    if not events:
+        return []
+    stored_start = state.first_event_date()
+    data_start = min(filter(None, [stored_start, *(event.date for event in events)]))
+    state.history = history_to_prefetch(data_start, max(event.date for event in events))
     state.prefetch(events)
-    data_start = state.first_event_date()
+    data_start = stored_start
     signals: list[Signal] = []
     for event in events:
         if not state.add_event(event):

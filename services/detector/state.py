@@ -26,28 +26,40 @@ from streams.records import Event
 NATIONAL = "*"
 # Class labels that group unrelated substances (cocaine, cuts, unknowns): no series of their own.
 UNCOUNTED_CLASSES = frozenset({"other"})
+# Threats that can kill within days are also counted per day, so a rise shows before the week ends.
+FAST_CLASSES = frozenset({"nitazene", "fentanyl_analogue", "xylazine_like"})
+WEEKLY, DAILY = "W", "D"
+STEP = {WEEKLY: dt.timedelta(weeks=1), DAILY: dt.timedelta(days=1)}
 _CHUNK = 300
+
+SeriesKey = tuple[str, str, str, str, str]
 
 
 @dataclass(frozen=True)
 class Series:
-    """One count series: area x (substance | class) x source, per week."""
+    """One count series: area x (substance | class) x source, per week or per day."""
 
     dimension: str  # "substance" or "class"
     value: str
     area_code: str
     source: str
+    freq: str = WEEKLY
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
-        return (self.dimension, self.value, self.area_code, self.source)
+    def key(self) -> SeriesKey:
+        return (self.dimension, self.value, self.area_code, self.source, self.freq)
+
+    def period_of(self, day: dt.date) -> dt.date:
+        """The start of the period a day is counted in (a Monday for weekly series)."""
+        return day - dt.timedelta(days=day.weekday()) if self.freq == WEEKLY else day
 
 
 def series_of(event: Event) -> list[Series]:
     """The series an event counts in (none when it names no substance or class).
 
     Substances are counted by preferred name where there is one, so that a street name with one
-    candidate ("crack") counts with the structure it names ("cocaine").
+    candidate ("crack") counts with the structure it names ("cocaine"). Dangerous classes and
+    new structures are counted per day as well as per week.
     """
     out: list[Series] = []
     substance = event.substance_name or event.substance_key
@@ -55,6 +67,8 @@ def series_of(event: Event) -> list[Series]:
         out.append(Series("substance", substance, event.area_code, event.source))
     if event.substance_class and event.substance_class not in UNCOUNTED_CLASSES:
         out.append(Series("class", event.substance_class, event.area_code, event.source))
+    if event.substance_class in FAST_CLASSES or event.novel:
+        out += [Series(s.dimension, s.value, s.area_code, s.source, DAILY) for s in list(out)]
     return out
 
 
@@ -66,19 +80,19 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 class DetectorState:
     """State for one batch of events, inside the caller's transaction."""
 
-    def __init__(self, session: Session, *, history_weeks: int = 9) -> None:
+    def __init__(self, session: Session, *, history: dict[str, int] | None = None) -> None:
         self.session = session
         self._insert = engine_insert(session.get_bind())
-        self._history_weeks = history_weeks
+        self.history = history or {WEEKLY: 9, DAILY: 9}
         self._events_seen: set[str] = set()
         self._sightings: set[tuple[str, str]] = set()
-        self._counts: dict[tuple[tuple[str, str, str, str], dt.date], int] = {}
-        self._counted: set[tuple[tuple[str, str, str, str], dt.date, str]] = set()
+        self._counts: dict[tuple[SeriesKey, dt.date], int] = {}
+        self._counted: set[tuple[SeriesKey, dt.date, str]] = set()
         self._new_events: list[dict[str, Any]] = []
         self._new_sightings: list[dict[str, Any]] = []
         self._new_reports: list[dict[str, Any]] = []
-        self._dirty_counts: set[tuple[tuple[str, str, str, str], dt.date]] = set()
-        self._reports_by_series_week: dict[tuple[tuple[str, str, str, str], dt.date], list[str]] = defaultdict(list)
+        self._dirty_counts: set[tuple[SeriesKey, dt.date]] = set()
+        self._reports_by_period: dict[tuple[SeriesKey, dt.date], list[str]] = defaultdict(list)
 
     def prefetch(self, events: Sequence[Event]) -> None:
         """Load everything these events can read, in a handful of bulk queries."""
@@ -91,33 +105,38 @@ class DetectorState:
             self._sightings.update(tuple(row) for row in self.session.execute(
                 select(Sighting.substance_key, Sighting.area_code)
                 .where(Sighting.substance_key.in_(chunk))))
-        weeks: dict[tuple[str, str, str, str], list[dt.date]] = defaultdict(list)
+        periods: dict[SeriesKey, list[dt.date]] = defaultdict(list)
         for event in events:
             for series in series_of(event):
-                weeks[series.key].append(event.week)
-        if not weeks:
+                periods[series.key].append(series.period_of(event.date))
+        if not periods:
             return
-        earliest = min(min(ws) for ws in weeks.values()) - dt.timedelta(weeks=self._history_weeks)
-        latest = max(max(ws) for ws in weeks.values())
-        series_keys = sorted(weeks)
-        for chunk in _chunks(series_keys):
-            rows = self.session.execute(
-                select(SeriesCount.dimension, SeriesCount.value, SeriesCount.area_code,
-                       SeriesCount.source, SeriesCount.week, SeriesCount.count).where(
-                    tuple_(SeriesCount.dimension, SeriesCount.value, SeriesCount.area_code,
-                           SeriesCount.source).in_(chunk),
-                    SeriesCount.week >= earliest, SeriesCount.week <= latest)
-            )
-            for dim, value, area, source, week, count in rows:
-                self._counts[((dim, value, area, source), week)] = count
+        for freq in (WEEKLY, DAILY):
+            keys = sorted(key for key in periods if key[4] == freq)
+            if not keys:
+                continue
+            earliest = min(min(periods[key]) for key in keys) - self.history[freq] * STEP[freq]
+            latest = max(max(periods[key]) for key in keys)
+            for chunk in _chunks(keys):
+                rows = self.session.execute(
+                    select(SeriesCount.dimension, SeriesCount.value, SeriesCount.area_code,
+                           SeriesCount.source, SeriesCount.freq, SeriesCount.period,
+                           SeriesCount.count).where(
+                        tuple_(SeriesCount.dimension, SeriesCount.value, SeriesCount.area_code,
+                               SeriesCount.source, SeriesCount.freq).in_(chunk),
+                        SeriesCount.period >= earliest, SeriesCount.period <= latest)
+                )
+                for dim, value, area, source, row_freq, period, count in rows:
+                    self._counts[((dim, value, area, source, row_freq), period)] = count
         reports = sorted({event.report_key for event in events})
         for chunk in _chunks(reports):
             rows = self.session.execute(
                 select(SeriesReport.dimension, SeriesReport.value, SeriesReport.area_code,
-                       SeriesReport.source, SeriesReport.week, SeriesReport.report_key)
+                       SeriesReport.source, SeriesReport.freq, SeriesReport.period,
+                       SeriesReport.report_key)
                 .where(SeriesReport.report_key.in_(chunk))
             )
-            self._counted.update(((d, v, a, s), w, r) for d, v, a, s, w, r in rows)
+            self._counted.update(((d, v, a, s, f), p, r) for d, v, a, s, f, p, r in rows)
 
     def add_event(self, event: Event) -> bool:
         """Record an event; False when it was already recorded (a redelivery)."""
@@ -140,38 +159,40 @@ class DetectorState:
                                     "first_date": event.date, "first_event_id": event.event_id})
         return True
 
-    def count_report(self, series: Series, week: dt.date, report_key: str) -> int | None:
-        """Count a report in a series-week; the new count, or None if it was already counted."""
-        claim = (series.key, week, report_key)
+    def count_report(self, series: Series, period: dt.date, report_key: str) -> int | None:
+        """Count a report in a series-period; the new count, or None if it was already counted."""
+        claim = (series.key, period, report_key)
         if claim in self._counted:
             return None
         self._counted.add(claim)
-        dim, value, area, source = series.key
+        dim, value, area, source, freq = series.key
         self._new_reports.append({"dimension": dim, "value": value, "area_code": area,
-                                  "source": source, "week": week, "report_key": report_key})
-        self._reports_by_series_week[(series.key, week)].append(report_key)
-        count = self._counts.get((series.key, week), 0) + 1
-        self._counts[(series.key, week)] = count
-        self._dirty_counts.add((series.key, week))
+                                  "source": source, "freq": freq, "period": period,
+                                  "report_key": report_key})
+        self._reports_by_period[(series.key, period)].append(report_key)
+        count = self._counts.get((series.key, period), 0) + 1
+        self._counts[(series.key, period)] = count
+        self._dirty_counts.add((series.key, period))
         return count
 
-    def weekly_history(self, series: Series, week: dt.date, weeks: int) -> list[int]:
-        """Counts of the `weeks` weeks before `week`, oldest first, zeros filled in."""
-        if weeks > self._history_weeks:
-            raise ValueError(f"history of {weeks} weeks asked, {self._history_weeks} prefetched")
-        start = week - dt.timedelta(weeks=weeks)
-        return [self._counts.get((series.key, start + dt.timedelta(weeks=i)), 0) for i in range(weeks)]
+    def counts_before(self, series: Series, period: dt.date, periods: int) -> list[int]:
+        """Counts of the `periods` periods before `period`, oldest first, zeros filled in."""
+        if periods > self.history[series.freq]:
+            raise ValueError(f"history of {periods} periods asked, {self.history[series.freq]} prefetched")
+        step = STEP[series.freq]
+        start = period - periods * step
+        return [self._counts.get((series.key, start + i * step), 0) for i in range(periods)]
 
-    def series_reports(self, series: Series, week: dt.date, limit: int = 50) -> list[str]:
-        """The reports counted in a series-week (for a signal's evidence)."""
+    def series_reports(self, series: Series, period: dt.date, limit: int = 50) -> list[str]:
+        """The reports counted in a series-period (for a signal's evidence)."""
         stored = list(self.session.execute(
             select(SeriesReport.report_key).where(
                 SeriesReport.dimension == series.dimension, SeriesReport.value == series.value,
                 SeriesReport.area_code == series.area_code, SeriesReport.source == series.source,
-                SeriesReport.week == week,
+                SeriesReport.freq == series.freq, SeriesReport.period == period,
             ).limit(limit)
         ).scalars())
-        pending = [key for key in self._reports_by_series_week[(series.key, week)] if key not in stored]
+        pending = [key for key in self._reports_by_period[(series.key, period)] if key not in stored]
         return (stored + pending)[:limit]
 
     def first_event_date(self) -> dt.date | None:
@@ -189,11 +210,11 @@ class DetectorState:
             self.session.execute(insert(SeriesReport).on_conflict_do_nothing(), self._new_reports)
         if self._dirty_counts:
             rows = [{"dimension": key[0], "value": key[1], "area_code": key[2], "source": key[3],
-                     "week": week, "count": self._counts[(key, week)]}
-                    for key, week in sorted(self._dirty_counts)]
+                     "freq": key[4], "period": period, "count": self._counts[(key, period)]}
+                    for key, period in sorted(self._dirty_counts)]
             stmt = insert(SeriesCount)
             self.session.execute(stmt.on_conflict_do_update(
-                index_elements=["dimension", "value", "area_code", "source", "week"],
+                index_elements=["dimension", "value", "area_code", "source", "freq", "period"],
                 set_={"count": stmt.excluded.count}), rows)
         self._new_events, self._new_sightings, self._new_reports = [], [], []
         self._dirty_counts = set()

@@ -90,7 +90,7 @@ class EventRow(Base):
 
 
 class SeriesCount(Base):
-    """Reports per area x (substance | class) x source x week, for the aberration detectors."""
+    """Reports per area x (substance | class) x source x week (or day), for the aberration detectors."""
 
     __tablename__ = "series_count"
 
@@ -98,12 +98,13 @@ class SeriesCount(Base):
     value: Mapped[str] = mapped_column(String(200), primary_key=True)
     area_code: Mapped[str] = mapped_column(String(9), primary_key=True)
     source: Mapped[str] = mapped_column(String(16), primary_key=True)
-    week: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    freq: Mapped[str] = mapped_column(String(1), primary_key=True)  # W weekly, D daily
+    period: Mapped[dt.date] = mapped_column(Date, primary_key=True)  # a Monday for weekly series
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SeriesReport(Base):
-    """Which report counted in which series (a report with two mentions of one class counts once)."""
+    """Which report counted in which series-period (two mentions of one class count once)."""
 
     __tablename__ = "series_report"
 
@@ -111,7 +112,8 @@ class SeriesReport(Base):
     value: Mapped[str] = mapped_column(String(200), primary_key=True)
     area_code: Mapped[str] = mapped_column(String(9), primary_key=True)
     source: Mapped[str] = mapped_column(String(16), primary_key=True)
-    week: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    freq: Mapped[str] = mapped_column(String(1), primary_key=True)
+    period: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     report_key: Mapped[str] = mapped_column(Text, primary_key=True)
 
 

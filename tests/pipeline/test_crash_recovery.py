@@ -68,7 +68,7 @@ def _derived(store: Store) -> dict[str, object]:
             "reports": len(set(session.execute(select(EventRow.report_key)).scalars())),
             "counts": sorted(session.execute(select(
                 SeriesCount.dimension, SeriesCount.value, SeriesCount.area_code, SeriesCount.source,
-                SeriesCount.week, SeriesCount.count)).all()),
+                SeriesCount.freq, SeriesCount.period, SeriesCount.count)).all()),
             "signals": sorted(session.execute(select(
                 SignalRow.signal_id, SignalRow.disposition, SignalRow.alert_id)).all()),
             "alerts": sorted((a.alert_id, tuple(a.areas), tuple(a.sources), a.severity)

@@ -22,7 +22,7 @@ def _counts(system: EmbeddedSystem) -> list[tuple]:
     with system.store.session() as session:
         return sorted(session.execute(select(SeriesCount.dimension, SeriesCount.value,
                                              SeriesCount.area_code, SeriesCount.source,
-                                             SeriesCount.week, SeriesCount.count)).all())
+                                             SeriesCount.freq, SeriesCount.period, SeriesCount.count)).all())
 
 
 def test_nitazene_sold_as_heroin_becomes_a_searchable_alert_with_evidence(

@@ -75,7 +75,7 @@ def _apply(store: Store, events: Sequence[Event]) -> Applied:
                     if state.claim_sighting(event.substance_key, area, event):
                         applied.sightings.append((event.substance_key, area))
             for series in series_of(event):
-                if state.count_report(series, event.week, event.report_key) is not None:
+                if state.count_report(series, series.period_of(event.date), event.report_key) is not None:
                     applied.counted += 1
         state.flush()
     return applied
@@ -83,17 +83,17 @@ def _apply(store: Store, events: Sequence[Event]) -> Applied:
 
 def _expected_counts(events: Sequence[Event]) -> dict[tuple, int]:
     """Reports per series-week, each report once however many of its mentions fall in it."""
-    claims = {(*series.key, event.week, event.report_key) for event in events
+    claims = {(*series.key, series.period_of(event.date), event.report_key) for event in events
               for series in series_of(event)}
-    return dict(Counter(claim[:5] for claim in claims))
+    return dict(Counter(claim[:6] for claim in claims))
 
 
 def _stored_counts(store: Store) -> dict[tuple, int]:
     with store.session() as session:
         rows = session.execute(select(SeriesCount.dimension, SeriesCount.value,
-                                      SeriesCount.area_code, SeriesCount.source, SeriesCount.week,
+                                      SeriesCount.area_code, SeriesCount.source, SeriesCount.freq, SeriesCount.period,
                                       SeriesCount.count))
-        return {tuple(row[:5]): row[5] for row in rows}
+        return {tuple(row[:6]): row[6] for row in rows}
 
 
 def _table_sizes(store: Store) -> tuple[int, ...]:
@@ -140,7 +140,7 @@ def test_first_sighting_is_claimed_once_nationally_and_per_area(store: Store) ->
                      AREAS[1]: events[2].event_id}
 
 
-def test_weekly_history_reads_back_stored_counts(store: Store) -> None:
+def test_counts_before_reads_back_stored_counts(store: Store) -> None:
     substance = SUBSTANCES[2]
     events = [_event(f"w{week}-{n}", 0, MONDAY + dt.timedelta(weeks=week), AREAS[0], "ridr",
                      substance)
@@ -151,8 +151,10 @@ def test_weekly_history_reads_back_stored_counts(store: Store) -> None:
         state = DetectorState(session)
         state.prefetch([latest])
         series = series_of(latest)
-        assert [s.dimension for s in series] == ["substance", "class"]
-        assert state.weekly_history(series[0], latest.week, 6) == [0, 0, 2, 0, 1, 3]
+        # xylazine-like substances kill within days: counted per day as well as per week
+        assert [(s.dimension, s.freq) for s in series] == [
+            ("substance", "W"), ("class", "W"), ("substance", "D"), ("class", "D")]
+        assert state.counts_before(series[0], latest.week, 6) == [0, 0, 2, 0, 1, 3]
         assert state.first_event_date() == MONDAY
         assert sorted(state.series_reports(series[0], MONDAY + dt.timedelta(weeks=3))) == [
             report_key("ridr", "default", f"w3-{n}") for n in range(3)]

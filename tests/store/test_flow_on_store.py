@@ -107,7 +107,7 @@ def _snapshot(store: Store) -> dict[str, Any]:
     with store.session() as session:
         return {
             "counts": _rows(session, SeriesCount.dimension, SeriesCount.value,
-                            SeriesCount.area_code, SeriesCount.source, SeriesCount.week,
+                            SeriesCount.area_code, SeriesCount.source, SeriesCount.freq, SeriesCount.period,
                             SeriesCount.count),
             "sightings": _rows(session, Sighting.substance_key, Sighting.area_code,
                                Sighting.first_event_id),

@@ -3,6 +3,8 @@
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-23
+
+Edited before any release: series are counted per week or per day (`freq`, `period`).
 """
 
 from __future__ import annotations
@@ -55,9 +57,10 @@ def upgrade() -> None:
         sa.Column("value", sa.String(length=200), nullable=False),
         sa.Column("area_code", sa.String(length=9), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
-        sa.Column("week", sa.Date(), nullable=False),
+        sa.Column("freq", sa.String(length=1), nullable=False),
+        sa.Column("period", sa.Date(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("dimension", "value", "area_code", "source", "week"),
+        sa.PrimaryKeyConstraint("dimension", "value", "area_code", "source", "freq", "period"),
     )
     op.create_table(
         "series_report",
@@ -65,9 +68,11 @@ def upgrade() -> None:
         sa.Column("value", sa.String(length=200), nullable=False),
         sa.Column("area_code", sa.String(length=9), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
-        sa.Column("week", sa.Date(), nullable=False),
+        sa.Column("freq", sa.String(length=1), nullable=False),
+        sa.Column("period", sa.Date(), nullable=False),
         sa.Column("report_key", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("dimension", "value", "area_code", "source", "week", "report_key"),
+        sa.PrimaryKeyConstraint("dimension", "value", "area_code", "source", "freq", "period",
+                                "report_key"),
     )
     op.create_table(
         "sighting",
