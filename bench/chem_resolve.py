@@ -6,6 +6,8 @@ Measures, in one run and on the same inputs:
   * uncached: chemistry.resolve() with an empty cache (standardise, key, library match, class,
               nearest analogue);
   * cached:   chemistry.resolve() on inputs already resolved (target >= 50,000/s);
+  * name step: what the name rules cost a SMILES input, with the SMILES-only fast path
+              (whole-text lookups only) and with every name rule (the path before it);
   * memory:   peak RSS of the process, and the growth while filling the cache.
 
 Inputs are the library's structures plus deterministic ring-substituted analogues of them
@@ -30,7 +32,8 @@ from rdkit import Chem, rdBase  # noqa: E402
 
 import chemistry  # noqa: E402
 from chemistry.library import default_library  # noqa: E402
-from chemistry.resolve import cache_clear  # noqa: E402
+from chemistry.names import default_name_index  # noqa: E402
+from chemistry.resolve import _Resolver, cache_clear  # noqa: E402
 
 SUBSTITUENTS = ("F", "Cl", "C", "OC")
 
@@ -90,6 +93,18 @@ def timed_resolve(inputs: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def name_step_us(inputs: list[str]) -> tuple[float, float]:
+    """Microseconds per input spent on name rules: fast path, and every rule."""
+    resolver = _Resolver(default_library(), default_name_index())
+    timings = []
+    for step in (resolver._whole_name, resolver._exact_name):
+        start = time.perf_counter()
+        for text in inputs:
+            step(text, text)
+        timings.append((time.perf_counter() - start) / len(inputs) * 1e6)
+    return timings[0], timings[1]
+
+
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -109,16 +124,21 @@ def main() -> None:
     uncached = timed_resolve(inputs)
     rss_filled = rss_mb()
     cached = min(timed_resolve(inputs) for _ in range(args.cached_rounds))
+    fast_name, all_names = name_step_us(inputs)
 
     resolutions = [chemistry.resolve(s) for s in inputs]
     errors = sum(1 for r in resolutions if r.error)
     novel = sum(1 for r in resolutions if r.novel)
+    generic = sum(1 for r in resolutions if r.uk_generic)
     n = len(inputs)
-    print(f"inputs: {n} distinct structures ({novel} novel, {errors} with errors)")
+    print(f"inputs: {n} distinct structures ({novel} novel, {errors} with errors,"
+          f" {generic} under a UK generic definition)")
     print(f"bare ChEMBL standardise+parent+InChIKey: {n / bare:10.0f} /s")
     print(f"resolve(), uncached:                     {n / uncached:10.0f} /s"
           f"  ({uncached / bare:.2f}x the bare loop's time)")
     print(f"resolve(), cached:                       {n / cached:10.0f} /s")
+    print(f"name step per SMILES input: {fast_name:.1f} us with the SMILES-only fast path,"
+          f" {all_names:.1f} us with every name rule")
     print(f"memory: peak RSS {rss_filled:.0f} MB (library and inputs loaded: {rss_before:.0f} MB,"
           f" cache of {n} resolutions: +{rss_filled - rss_before:.0f} MB)")
 

@@ -43,6 +43,8 @@ _DIGITS = re.compile(r"\d+")
 
 def normalise_name(text: str) -> str:
     """Case-, space-, hyphen- and punctuation-insensitive form of a name."""
+    if text.isascii():  # the same result, without the Unicode passes (most inputs)
+        return _NOT_ALNUM.sub("", text.lower())
     folded = unicodedata.normalize("NFKC", text).casefold()
     folded = "".join(_GREEK.get(ch, ch) for ch in folded)
     folded = unicodedata.normalize("NFKD", folded)

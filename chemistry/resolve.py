@@ -1,26 +1,53 @@
 """resolve(): one text (SMILES, InChI or name) to one substance identity.
 
-Policies (tested in tests/chemistry):
+Every policy of the package is written down here, once; each is pinned by tests in
+tests/chemistry (the stereo and tautomer tests are named ``test_stereo_policy_*`` and
+``test_tautomer_policy_*``).
 
-* Input kinds. ``InChI=`` prefix: InChI. Otherwise a text that is an exact name, synonym or
-  street name (after normalisation, then without salt/form/stereo words) is a name, even
-  when it would also parse as SMILES ("PCP", "NPP", "CBN"). A text without whitespace is
-  then tried as SMILES, except that a text made only of letters is tried only when every
-  letter belongs to an organic-subset element symbol written in capitals (B C N O P S F Cl
-  Br I: "CCO", "CNO") - so "coke", "Xanax" or "ketamin" are never read as SMILES.
-  Mixture names ("heroin + fentanyl") and typos come after that.
+* Input kinds, decided in this order:
+
+  1. A text starting ``InChI=`` is an InChI.
+  2. A text that is, as a whole, an exact name, synonym or street name is a name, even when
+     it would also parse as SMILES ("PCP", "NPP", "CBN", "(PCP)"). Names are compared after
+     normalisation (case, spaces, hyphens, punctuation and Greek letters folded: names.py),
+     then again without salt, form and stereo words ("cocaine HCl", "(S)-amphetamine").
+  3. A text without whitespace is tried as SMILES when, outside brackets, its only letters
+     are organic-subset element symbols (B C N O P S F Cl Br I, aromatic b c n o s p) and,
+     if it is made of letters only, they are all capitals ("CCO", "CNO"); so "coke",
+     "Xanax" or "ketamin" are never read as SMILES. When it also has syntax no name has
+     (branches, brackets, bond symbols, a ring-closure digit after an atom, a dot), it can
+     only be SMILES: a parse failure is reported as a SMILES error, and the name rules of
+     step 4 are skipped. That is the fast path, and it also keeps a SMILES branch such as
+     ``([H])`` from being read as the street name "H".
+  4. Otherwise, in order: a name in or around parentheses ("Xanax (alprazolam)"), a mixture
+     of names ("heroin + fentanyl", "heroin/fentanyl"), a typo of a name (one edit: names.py).
+
+* Standardisation: the recipe in standardise.py (salts and solvents stripped, charges
+  neutralised, isotopes dropped, ChEMBL's normalisation of non-standard drawings). Distinct
+  drug-sized components make a mixture: key null, one resolution per component.
+* Tautomers. No tautomer canonicaliser runs before the key (DESIGN.md: RDKit's drops stereo
+  next to carbonyls and rewrites some benzodiazepines). The standard InChI's mobile-H layer is
+  the policy: prototropic tautomers (2-pyridone and 2-hydroxypyridine, amidine and imidazole
+  H shifts, amide and imidic acid) share a key; keto and enol forms do not (standard InChI
+  does not merge them); stereo next to a carbonyl is kept.
 * Stereo. The key is the standard InChIKey of the input's own parent and keeps its stereo
-  layer, so a racemate and each enantiomer have different keys. All of them resolve to
-  the same library substance (name, class, novel=False) when the library lists that
-  skeleton: UK law controls a drug's stereoisomers with it. Where the library lists two
-  stereoisomers as different substances (ephedrine, pseudoephedrine) the exact key wins.
+  layer, so a racemate and each enantiomer have different keys. All of them resolve to the
+  same library substance (name, class, novel=False; match "stereoisomer") when the library
+  lists that skeleton: UK law controls a drug's stereoisomers with it. Where the library lists
+  only stereo-specific entries of a skeleton (dextromethorphan, levomethorphan), the exact key
+  wins and a structure drawn without stereo gets both as candidates, name null. Two
+  enantiomers drawn side by side ("A.B") are the racemate: one structure without stereo.
 * Novelty: novel is True when neither the key nor its skeleton is in the library.
 * Analogue: the most similar library entry with a different skeleton (Morgan radius 2, 2048
   bits, Tanimoto), reported when the similarity is at least ANALOGUE_MIN; for a library
   substance it is its nearest other entry.
 * Class of a novel structure: the first substructure rule that matches; else the class of
   the nearest library entry when the similarity is at least NEAREST_NEIGHBOUR_MIN; else
-  "other".
+  "other". Library entries carry their own class.
+* UK generic definitions: ``uk_generic`` names the Misuse of Drugs Act generic clause a
+  structure falls under ("cathinone_generic", "cannabinoid_generic_2016"), for novel and known
+  structures alike, or None. Only what clearly falls within a clause's words is flagged; the
+  clauses, the rules and their limits are in generics.py and data/uk_generics.tsv.
 """
 
 from __future__ import annotations
@@ -28,12 +55,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from rdkit import Chem
 
 from chemistry.classes import class_by_rules
+from chemistry.generics import uk_generic
 from chemistry.library import Library, Substance, default_library, fingerprint
 from chemistry.names import NameIndex, NameMatch, default_name_index, strip_qualifiers
 from chemistry.standardise import (
@@ -90,6 +118,7 @@ class Resolution:
     candidates: tuple[str, ...] = ()
     components: tuple[Resolution, ...] = ()
     uk_status: str | None = None
+    uk_generic: str | None = None  # "cathinone_generic" | "cannabinoid_generic_2016" | None
     category: str | None = None
     match: str | None = None  # exact | stereoisomer | synonym | street_name | fuzzy | ...
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -110,6 +139,7 @@ class Resolution:
             "candidates": list(self.candidates),
             "components": [c.to_dict() for c in self.components],
             "uk_status": self.uk_status,
+            "uk_generic": self.uk_generic,
             "category": self.category,
             "match": self.match,
         }
@@ -161,12 +191,18 @@ class _Resolver:
             return Resolution(input=text, kind="unknown", error="input contains control characters")
         if stripped.startswith("InChI="):
             return self._from_structure(text, "inchi", lambda: parent_from_inchi(stripped))
-        by_name = self._exact_name(text, stripped)
+        may_be_smiles = self._try_as_smiles(stripped)
+        smiles_only = may_be_smiles and self._looks_like_smiles(stripped)
+        # Fast path: a text that can only be SMILES is looked up as a whole name (two dict
+        # lookups), never split into parts ("([H])" is a branch, not the street name "H").
+        by_name = (
+            self._whole_name(text, stripped) if smiles_only else self._exact_name(text, stripped)
+        )
         if by_name is not None:
             return by_name
-        if self._try_as_smiles(stripped):
+        if may_be_smiles:
             result = self._from_structure(text, "smiles", lambda: parent_from_smiles(stripped))
-            if result.error is None or self._looks_like_smiles(stripped):
+            if result.error is None or smiles_only:
                 return result
         mixture = self._mixture_name(text, stripped)
         if mixture is not None:
@@ -203,7 +239,8 @@ class _Resolver:
 
     # --- names -------------------------------------------------------------------------
 
-    def _exact_name(self, text: str, stripped: str) -> Resolution | None:
+    def _whole_name(self, text: str, stripped: str) -> Resolution | None:
+        """The text as a whole is a name: as written, else without qualifier words."""
         match = self.names.lookup(stripped)
         if match is not None:
             return self._from_name_match(text, match, "name")
@@ -212,6 +249,13 @@ class _Resolver:
             match = self.names.lookup(unqualified)
             if match is not None:
                 return self._from_name_match(text, match, "name_without_qualifiers")
+        return None
+
+    def _exact_name(self, text: str, stripped: str) -> Resolution | None:
+        """A whole name, else a name in or around parentheses ("Xanax (alprazolam)")."""
+        whole = self._whole_name(text, stripped)
+        if whole is not None:
+            return whole
         parts = _PARENTHESISED.match(stripped)
         if parts:
             for candidate in (parts["outer"], parts["inner"], f"{parts['outer']} {parts['rest']}"):
@@ -252,6 +296,7 @@ class _Resolver:
                 analogue=self._analogue_of_substance(substance),
                 confidence=match.confidence,
                 uk_status=substance.uk_status or None,
+                uk_generic=_generic_of_substance(self.library, substance.name),
                 category=substance.category,
                 match=how,
             )
@@ -299,6 +344,7 @@ class _Resolver:
                 klass=klasses.pop() if len(klasses) == 1 else None,
                 novel=False,
                 candidates=tuple(m.name for m in matches),
+                uk_generic=_generic_of_substance(self.library, matches[0].name),
                 match="stereoisomer_ambiguous",
             )
         if matches:
@@ -313,6 +359,7 @@ class _Resolver:
                 novel=False,
                 analogue=self._analogue_of_substance(known),
                 uk_status=known.uk_status or None,
+                uk_generic=_generic_of_substance(self.library, known.name),
                 category=known.category,
                 match="exact" if known.key == key else "stereoisomer",
             )
@@ -326,6 +373,7 @@ class _Resolver:
             klass=self._classify(mol, nearest),
             novel=True,
             analogue=self._analogue(nearest),
+            uk_generic=uk_generic(mol, key),
             match="novel",
         )
 
@@ -362,6 +410,13 @@ class _Resolver:
             components=components,
             match="mixture",
         )
+
+
+@cache
+def _generic_of_substance(library: Library, name: str) -> str | None:
+    """A library entry's generic; its stereoisomers share it (generics ignore stereo)."""
+    substance = library.by_name[name]
+    return uk_generic(substance.mol, substance.key) if substance.mol is not None else None
 
 
 @lru_cache(maxsize=None)

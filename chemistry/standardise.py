@@ -1,11 +1,16 @@
 """Standardisation recipe: from a parsed molecule to the parent structure(s) that get a key.
 
-The recipe (:func:`standardise`) is a list of small Mol -> Mol steps built on the ChEMBL
-Structure Pipeline. Tautomer policy: no tautomer canonicalisation is applied; the standard
-InChI's mobile-H layer makes prototropic tautomers share one key (DESIGN.md: RDKit's
-canonicaliser drops stereo next to carbonyls and rewrites some benzodiazepines). Stereo
-policy: the key keeps the input's stereo layer; see ``resolve.py`` for how stereoisomers are
-matched to library entries.
+:func:`standardise` is the recipe, one small Mol -> Mol step per line, each a ChEMBL
+Structure Pipeline step or RDKit call. In words: fix valences, drop S-groups, kekulise, drop
+explicit H atoms, apply ChEMBL's normalisation transforms (charge-separated nitro and
+N-oxides, azides, imidic acid to amide), neutralise, drop tartaric acid's stereo, sanitise,
+drop isotope labels, strip the fragments on ChEMBL's salt and solvent lists, then keep either
+the one drug-sized fragment (the parent) or each distinct drug-sized fragment (a mixture).
+The thin wrappers :func:`parent_from_smiles` and :func:`parent_from_inchi` parse and then run
+the recipe; :func:`inchikey` gives the key of a parent.
+
+No tautomer canonicaliser is part of the recipe, on purpose. The tautomer and stereo policies
+(what shares a key and what does not) are written down once, in ``chemistry/resolve.py``.
 """
 
 from __future__ import annotations
@@ -56,13 +61,15 @@ def standardise(mol: Chem.Mol) -> Parents:
     mol = remove_substance_groups(mol)
     mol = kekulise(mol)
     mol = remove_explicit_hydrogens(mol)
-    mol = normalise_groups(mol)  # ChEMBL's transforms: nitro, N-oxides, azides, amide tautomers
+    mol = normalise_groups(mol)  # ChEMBL's transforms: nitro, N-oxides, azides, imidic acids
     mol = neutralise(mol)
     mol = flatten_tartrate(mol)
     mol = sanitise(mol)
     mol = strip_isotopes(mol)
     mol = strip_salts_and_solvents(mol)
     fragments = split_components(mol)
+    # Neutralised again per component: an anion balanced by a cation that cannot be
+    # neutralised (K+, a quaternary ammonium) keeps its charge until that cation is gone.
     return Parents(tuple(neutralise(fragment) for fragment in fragments))
 
 

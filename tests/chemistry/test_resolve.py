@@ -97,6 +97,27 @@ def test_input_kind_rule(text: str, kind: str, name: str | None) -> None:
     assert resolution.error is None
 
 
+@pytest.mark.parametrize(
+    ("text", "kind", "name"),
+    [
+        # Regression: "([H])" is a SMILES branch, not the street name "H" (heroin).
+        ("C[C@@]([H])(N)Cc1ccccc1", "smiles", "amphetamine"),
+        ("C([H])C", "smiles", None),
+        ("C(PCP)", "smiles", None),  # a branch is never read as a name in parentheses
+        # A SMILES-looking text that is a name as a whole stays a name.
+        ("(PCP)", "name", "phencyclidine"),
+        ("PCP.", "name", "phencyclidine"),
+        ("(S)-PCP", "name", "phencyclidine"),
+    ],
+)
+def test_input_kind_rule_smiles_only_text_is_a_name_only_as_a_whole(
+    text: str, kind: str, name: str | None
+) -> None:
+    resolution = resolve(text)
+    assert (resolution.kind, resolution.name, resolution.error) == (kind, name, None)
+    assert resolution.candidates == ()
+
+
 # --- names -----------------------------------------------------------------------------------
 
 

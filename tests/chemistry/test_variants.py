@@ -46,7 +46,11 @@ HAND_WRITTEN: dict[str, list[str]] = {
         "CC(C)C[C@H](C[NH3+])CC([O-])=O",
         "CC(C)C[C@@H](CC(O)=O)CN",
     ],
-    "gabapentin": ["[NH3+]CC1(CC([O-])=O)CCCCC1", "OC(=O)CC1(CN)CCCCC1"],
+    "gabapentin": [
+        "[NH3+]CC1(CC([O-])=O)CCCCC1",
+        "OC(=O)CC1(CN)CCCCC1",
+        "[K+].[O-]C(=O)CC1(CN)CCCCC1",  # the anion is neutralised once K+ is stripped
+    ],
     "GHB": ["OCCCC(=O)[O-].[Na+]", "sodium oxybate", "gamma-hydroxybutyric acid"],
     "clonazepam": [
         "O=C1CN=C(c2ccccc2Cl)c2cc(N(=O)=O)ccc2N1",  # pentavalent nitro, as some tools draw it
@@ -94,6 +98,8 @@ def generated_variants(name: str) -> list[str]:
         substance.smiles_in_file,
         Chem.MolToSmiles(kekule, kekuleSmiles=True),
         *Chem.MolToRandomSmilesVect(mol, 2, randomSeed=7),
+        Chem.MolToSmiles(Chem.AddHs(mol)),  # every H drawn as a "[H]" branch
+        Chem.MolToSmiles(mol, allHsExplicit=True),
         Chem.MolToInchi(mol),
         substance.smiles_in_file + ".Cl",
         substance.smiles_in_file + ".O",  # a hydrate
