@@ -14,7 +14,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EWS_", frozen=True, extra="ignore")
 
     data_dir: Path = Field(default=Path(".ews"), description="Where the embedded log, store and index live.")
-    transport: str = Field(default="", description="sqlite:///PATH (default: DATA_DIR/log.sqlite).")
+    transport: str = Field(default="", description="sqlite:///PATH (default: DATA_DIR/log.sqlite), "
+                           "or kafka://HOST:9092[,HOST2:9092][?partitions=N] for Kafka.")
     index: str = Field(default="", description="tantivy:///PATH (default: DATA_DIR/index), or "
                        "elasticsearch://HOST:9200 / http(s)://[user:pw@]HOST:PORT for Elasticsearch.")
     database_url: SecretStr = Field(
@@ -32,6 +33,7 @@ class Settings(BaseSettings):
     )
 
     def transport_path(self) -> Path:
+        """Where the embedded log lives (only meaningful for a sqlite transport)."""
         return _sqlite_path(self.transport) if self.transport else self.data_dir / "log.sqlite"
 
     def index_path(self) -> Path:

@@ -13,7 +13,7 @@ from services.pipeline import handlers
 from services.settings import Settings
 from services.store import Store
 from streams import topics
-from streams.sqlite_log import SqliteLog
+from streams.factory import transport_from_url
 from streams.stage import Stage, run_stages
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,8 @@ class EmbeddedSystem:
     def __init__(self, settings: Settings, *, index_writable: bool = True) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.transport = SqliteLog(settings.transport_path())
+        self.transport = transport_from_url(
+            settings.transport or f"sqlite:///{settings.transport_path().resolve()}")
         self.store = Store(settings.store_url())
         self.index = index_from_url(settings.index or f"tantivy://{settings.index_path().resolve()}",
                                     writable=index_writable)

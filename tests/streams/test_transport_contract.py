@@ -11,8 +11,11 @@ from streams.sqlite_log import SqliteLog
 from streams.transport import Transport
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", pytest.param("kafka", marks=pytest.mark.kafka)])
 def transport(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Transport]:
+    if request.param == "kafka":  # a real broker; names namespaced per test (conftest.py)
+        yield request.getfixturevalue("kafka_transport")
+        return
     log = SqliteLog(tmp_path / "log.sqlite")
     yield log
     log.close()
