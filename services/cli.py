@@ -25,6 +25,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("pipeline", help="run only the pipeline stages (normaliser, detectors, alert builder)")
 
+    api = sub.add_parser("api", help="run only the HTTP API and web UI (e.g. replicas of the scaled deployment)")
+    api.add_argument("--host")
+    api.add_argument("--port", type=int)
+
     sim = sub.add_parser("simulate", help="write a seeded simulated stream with planted threats")
     sim.add_argument("--out", type=Path, required=True)
     sim.add_argument("--seed", type=int, default=7)
@@ -69,6 +73,10 @@ def _run(args: argparse.Namespace) -> int:
             from services.up import up
 
             return up(settings, demo=args.demo, replay_seconds=args.replay_seconds, out=sys.stdout)
+        case "api":
+            from services.api.run import run_api
+
+            return run_api(settings)
         case "pipeline":
             from services.pipeline.run import run_forever
 
