@@ -1,0 +1,141 @@
+"""Clinical-presentation clusters on synthetic adverse-reaction reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import numpy as np
+
+from services.detector.presentation import (
+    VOCABULARY,
+    ClinicalReport,
+    encode,
+    presentation_clusters,
+    presentation_signals,
+    reports_from_events,
+)
+from streams.records import Event
+
+AS_OF = dt.date(2025, 6, 29)
+SIDE = 5
+AREAS = [f"A{r}{c}" for r in range(SIDE) for c in range(SIDE)]
+NEIGHBOURS = {
+    f"A{r}{c}": [f"A{r + dr}{c + dc}" for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0))
+                 if 0 <= r + dr < SIDE and 0 <= c + dc < SIDE]
+    for r in range(SIDE) for c in range(SIDE)
+}
+# Background presentations: (weight, feature probabilities, naloxone response probabilities).
+KINDS = (
+    (0.40, {"reduced_consciousness": 0.9, "respiratory_depression": 0.5, "miosis": 0.45,
+            "vomiting": 0.1}, {"full": 0.82, "partial": 0.14, "none": 0.04}),
+    (0.30, {"tachycardia": 0.7, "agitation": 0.6, "hypertension": 0.3, "chest_pain": 0.2}, None),
+    (0.15, {"seizure": 0.3, "tachycardia": 0.6, "vomiting": 0.4, "agitation": 0.5}, None),
+    (0.15, {"reduced_consciousness": 0.8, "confusion": 0.5}, None),
+)
+SETTINGS = ("home", "public_place", "hostel", "community")
+SEVERITIES = ("mild", "moderate", "severe", "life_threatening")
+
+
+def _background(rng: random.Random, days: int = 200, per_day: float = 4.0) -> list[ClinicalReport]:
+    reports = []
+    for day in range(days):
+        date = AS_OF - dt.timedelta(days=day)
+        for _ in range(np.random.default_rng(rng.randrange(1 << 30)).poisson(per_day)):
+            _, features, naloxone = rng.choices(KINDS, weights=[k[0] for k in KINDS])[0]
+            drawn = frozenset(f for f, p in features.items() if rng.random() < p)
+            response = None
+            if naloxone and rng.random() < 0.6:
+                response = rng.choices(list(naloxone), weights=list(naloxone.values()))[0]
+            reports.append(ClinicalReport(
+                report_key=f"bg-{len(reports)}", area_code=rng.choice(AREAS), date=date,
+                clinical_features=drawn or frozenset({"other"}), naloxone_response=response,
+                severity=rng.choice(SEVERITIES), setting=rng.choice(SETTINGS),
+            ))
+    return reports
+
+
+def _planted(rng: random.Random, area: str, n: int = 8) -> list[ClinicalReport]:
+    """The nitazene picture: opioid toxidrome, partial naloxone response, one area, one week."""
+    return [
+        ClinicalReport(
+            report_key=f"planted-{i}", area_code=area,
+            date=AS_OF - dt.timedelta(days=rng.randint(0, 6)),
+            clinical_features=frozenset({"reduced_consciousness", "respiratory_depression"}
+                                        | ({"miosis"} if rng.random() < 0.6 else set())),
+            naloxone_response="partial", severity=rng.choice(("severe", "life_threatening")),
+            setting=rng.choice(SETTINGS),
+        )
+        for i in range(n)
+    ]
+
+
+def test_encoding_weights_clinical_picture_above_context() -> None:
+    report = ClinicalReport("k", "A00", AS_OF, frozenset({"seizure"}), "partial", "severe",
+                            "prison", "25-34")
+    row = encode([report])[0]
+    assert row[VOCABULARY["feature:seizure"][0]] == 1.0
+    assert row[VOCABULARY["naloxone:partial"][0]] == 1.0
+    assert row[VOCABULARY["setting:prison"][0]] == 0.5
+    assert row[VOCABULARY["age:25-34"][0]] == 0.5
+    assert row.sum() == 1.0 + 1.0 + 0.5 + 0.5 + 0.5
+
+
+def test_planted_nitazene_picture_is_found_in_its_area() -> None:
+    rng = random.Random(1)
+    background = _background(rng)
+    planted = _planted(rng, "A22")
+    clusters = presentation_clusters(background + planted, NEIGHBOURS, as_of=AS_OF)
+    flagged = [c for c in clusters if c.flagged]
+    assert flagged, "the planted cluster was not flagged"
+    best = flagged[0]
+    assert "A22" in best.areas and best.centre in {"A22", *NEIGHBOURS["A22"]}
+    assert {p.report_key for p in planted} <= set(best.report_keys) | {
+        k for c in flagged for k in c.report_keys}
+    assert sum(k.startswith("planted") for k in best.report_keys) >= 6
+    assert "opioid_toxidrome_poor_naloxone_response" in best.patterns
+    assert best.observed > 3 * best.expected
+    assert dict(best.profile)["naloxone_partial"] >= 0.8
+
+
+def test_background_alone_flags_little() -> None:
+    flagged = 0
+    for seed in range(3):
+        background = _background(random.Random(100 + seed))
+        for days_back in (0, 20, 40):
+            as_of = AS_OF - dt.timedelta(days=days_back)
+            clusters = presentation_clusters(background, NEIGHBOURS, as_of=as_of)
+            flagged += sum(c.flagged for c in clusters)
+    assert flagged <= 1
+
+
+def test_cluster_without_any_confirmed_substance_becomes_a_signal() -> None:
+    rng = random.Random(2)
+    planted = _planted(rng, "A11", n=8)
+    background = _background(rng, per_day=3.0)
+    events = [
+        Event(
+            event_id=f"ev-{r.report_key}", report_key=r.report_key, source="ridr",
+            submitter="default", report_id=r.report_key, area_code=r.area_code, region_code="R",
+            setting=r.setting or "unknown", date=r.date,
+            received_at=dt.datetime.combine(r.date, dt.time(9), dt.UTC), mention_index=0,
+            severity=r.severity, clinical_features=sorted(r.clinical_features),
+            naloxone_response=r.naloxone_response,
+        )
+        for r in background + planted
+    ]
+    reports = reports_from_events(events + [events[-1].model_copy(update={"event_id": "dup"})])
+    assert len(reports) == len(background) + len(planted)
+    clusters = presentation_clusters(reports, NEIGHBOURS, as_of=AS_OF)
+    signals = presentation_signals(clusters, events)
+    assert signals
+    top = signals[0]
+    assert top.detector == "presentation_cluster" and top.severity == "critical"
+    assert top.substance_key is None and top.substance_class is None
+    assert "nitazene" in top.summary and top.area_code in {"A11", *NEIGHBOURS["A11"]}
+    assert set(top.report_keys) & {p.report_key for p in planted}
+
+
+def test_nothing_recent_gives_nothing() -> None:
+    old = _background(random.Random(3), days=50)
+    assert presentation_clusters(old, NEIGHBOURS, as_of=AS_OF + dt.timedelta(days=100)) == []
