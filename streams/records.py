@@ -97,6 +97,10 @@ class Event(_Frozen):
     naloxone_response: str | None = None
     released_from_prison_days: int | None = None
     sample_id: str | None = None
+    age_band: str | None = None
+    price_gbp: float | None = None
+    quantity: float | None = None
+    unit: str | None = None
     report_substance_keys: list[str] = Field(default_factory=list)
 
     @property

@@ -9,6 +9,7 @@ from services.detector.aberration import exceedances, history_to_prefetch
 from services.detector.adulteration import mis_sold
 from services.detector.novelty import first_sightings
 from services.detector.state import DetectorState
+from services.detector.sweeps import Sweeper
 from streams.records import Event, Signal
 
 
@@ -18,8 +19,12 @@ class DetectorConfig:
     ears_min_sigma: float = 1.0
 
 
-def detect(events: Sequence[Event], state: DetectorState, config: DetectorConfig) -> list[Signal]:
-    """Signals raised by a batch of events; a redelivered event raises nothing again."""
+def detect(events: Sequence[Event], state: DetectorState, config: DetectorConfig,
+           sweeper: Sweeper | None = None) -> list[Signal]:
+    """Signals raised by a batch of events; a redelivered event raises nothing again.
+
+    With a `sweeper`, the windowed detectors also run for each day of data the batch closes.
+    """
     if not events:
         return []
     stored_start = state.first_event_date()
@@ -33,6 +38,8 @@ def detect(events: Sequence[Event], state: DetectorState, config: DetectorConfig
             continue
         if data_start is None or event.date < data_start:
             data_start = event.date
+        if sweeper is not None:
+            signals += sweeper.add(event)
         signals += first_sightings(event, state)
         signals += mis_sold(event)
         signals += exceedances(event, state, data_start, min_count=config.ears_min_count,

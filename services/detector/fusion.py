@@ -64,16 +64,30 @@ def _suppression(signal: Signal) -> str | None:
     return None
 
 
+# Detectors that test many series or windows at once: their moderate findings arise by chance
+# somewhere every week, so they wait for a second source or detector before becoming an alert.
+STATISTICAL_DETECTORS = frozenset({"aberration", "space_time_scan", "presentation_cluster",
+                                   "death_cluster", "market"})
+
+
 def _needs_corroboration(signal: Signal) -> bool:
-    """A moderate rise in one source is common by chance across hundreds of series: it waits
-    for a second source or detector before it becomes an alert."""
-    return signal.detector == "aberration" and SEVERITY_RANK[signal.severity] < 2
+    if signal.detector == "aberration":
+        return SEVERITY_RANK[signal.severity] < 2
+    # Cluster and market findings test many windows and neighbourhoods at once: only the
+    # gravest stand alone.
+    return signal.detector in STATISTICAL_DETECTORS and SEVERITY_RANK[signal.severity] < 3
+
+
+def signal_areas(signal: Signal) -> set[str]:
+    """The areas a signal is about: its area, or every area of a cluster."""
+    return {signal.area_code, *signal.detail.get("areas", [])}
 
 
 def _areas_meet(alert: AlertRow, signal: Signal, geography: Geography) -> bool:
     if alert.scope == "national":
         return True
-    return any(geography.within(area, signal.area_code, REACH_HOPS) for area in alert.areas)
+    return any(geography.within(area, code, REACH_HOPS)
+               for area in alert.areas for code in signal_areas(signal))
 
 
 def _periods_meet(alert: AlertRow, signal: Signal) -> bool:
@@ -85,7 +99,8 @@ def _corroborates(held: Signal, signal: Signal, geography: Geography) -> bool:
     """A held signal backs another one: same subject, nearby, close in time, independent."""
     return (held.signal_id != signal.signal_id
             and bool(signal_terms(held) & signal_terms(signal))
-            and geography.within(held.area_code, signal.area_code, REACH_HOPS)
+            and any(geography.within(a, b, REACH_HOPS)
+                    for a in signal_areas(held) for b in signal_areas(signal))
             and held.period_start <= signal.period_end + WINDOW
             and held.period_end >= signal.period_start - WINDOW
             and (held.source, held.detector) != (signal.source, signal.detector))
@@ -142,6 +157,14 @@ def _title(signal: Signal, geography: Geography) -> str:
             return f"New {signal.substance_class or 'unclassified'} structure{like}, in {where}"
         case "first_sighting":
             return f"First sighting of {what} ({signal.substance_class}) in {where}"
+        case "presentation_cluster":
+            return f"Cluster of similar clinical presentations ({what}) around {where}"
+        case "death_cluster":
+            return f"Cluster of deaths involving {what} around {where}"
+        case "space_time_scan":
+            return f"Space-time cluster of {what} reports around {where}"
+        case "market":
+            return f"Unusual {signal.method.rsplit('_', 1)[-1]} of {what} in {where}"
         case _:
             return f"Rise in {what} reports ({signal.source}) in {where}"
 
@@ -257,7 +280,7 @@ def _new_alert(session: Session, signal: Signal, geography: Geography) -> AlertR
 def _apply(alert: AlertRow, signal: Signal, geography: Geography) -> None:
     """Fold a signal into an alert: areas, sources, period, severity, confidence, title."""
     alert.terms = sorted(set(alert.terms) | signal_terms(signal))
-    alert.areas = sorted(set(alert.areas) | {signal.area_code})
+    alert.areas = sorted(set(alert.areas) | signal_areas(signal))
     alert.sources = sorted(set(alert.sources) | {signal.source})
     alert.detectors = sorted(set(alert.detectors) | {signal.detector})
     alert.first_seen = min(alert.first_seen, signal.period_start)

@@ -85,6 +85,7 @@ def normalise(accepted: Accepted, resolve: Resolver, geography: Geography) -> li
                 "clinical_features": list(record.clinical_features),  # type: ignore[attr-defined]
                 "naloxone_response": record.naloxone_response,  # type: ignore[attr-defined]
                 "sample_id": record.sample_id,  # type: ignore[attr-defined]
+                "age_band": record.patient.age_band,  # type: ignore[attr-defined]
             }
         case "forensic":
             common["sample_id"] = record.sample_id  # type: ignore[attr-defined]
@@ -95,9 +96,13 @@ def normalise(accepted: Accepted, resolve: Resolver, geography: Geography) -> li
                            "sold_as_name": sold["substance_name"],
                            "sold_as_class": sold["substance_class"]}
         case "market":
-            common["purity_percent"] = record.purity_percent  # type: ignore[attr-defined]
+            common |= {"purity_percent": record.purity_percent,  # type: ignore[attr-defined]
+                       "price_gbp": record.price_gbp,  # type: ignore[attr-defined]
+                       "quantity": record.quantity,  # type: ignore[attr-defined]
+                       "unit": record.unit}  # type: ignore[attr-defined]
         case "death":
             common |= {"released_from_prison_days": record.released_from_prison_days,  # type: ignore[attr-defined]
+                       "age_band": record.age_band,  # type: ignore[attr-defined]
                        "severity": "fatal", "confirmed": record.status == "confirmed"}  # type: ignore[attr-defined]
 
     fields: list[dict[str, Any]] = []

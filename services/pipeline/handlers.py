@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+import datetime as dt
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from services.api.alerts.documents import sync_index
 from services.api.index import AlertIndex
 from services.detector.detect import DetectorConfig, detect
 from services.detector.fusion import build_alerts, signal_row
 from services.detector.state import DetectorState
+from services.detector.sweeps import LOOKBACK_DAYS, MAX_CATCH_UP_DAYS, Sweeper
 from services.geography import Geography
 from services.ingest.accept import dead_letter
 from services.normaliser import Resolver, normalise
-from services.store import SignalRow, Store, engine_insert
+from services.store import EventRow, SignalRow, Store, engine_insert
 from streams import topics
 from streams.records import Accepted, Event, Signal
 from streams.stage import BatchHandler
@@ -44,22 +48,47 @@ def normaliser(transport: Transport, resolve: Resolver, geography: Geography) ->
     return handle
 
 
-def detector(transport: Transport, store: Store, config: DetectorConfig) -> BatchHandler:
+def detector(transport: Transport, store: Store, config: DetectorConfig,
+             geography: Geography) -> BatchHandler:
     """events -> signals, through detector state and a transactional outbox in the store."""
+    sweepers: list[Sweeper] = []  # the windowed detectors' memory, rebuilt from the store
+
+    def sweeper(session: Session) -> Sweeper:
+        if not sweepers:
+            latest = session.execute(select(func.max(EventRow.date))).scalar_one_or_none()
+            stored = []
+            if latest is not None:
+                # A day more than any sweep can look back to, so that the first sweep after a
+                # restart sees exactly what it would have seen without one.
+                since = latest - dt.timedelta(days=LOOKBACK_DAYS + MAX_CATCH_UP_DAYS + 1)
+                stored = [Event.model_validate(payload) for payload in session.execute(
+                    select(EventRow.payload).where(EventRow.date >= since)).scalars()]
+            sweepers.append(Sweeper(geography))
+            sweepers[0].load(stored, latest)
+        return sweepers[0]
 
     def handle(batch: Sequence[Message]) -> None:
         events = [Event.model_validate(message.value) for message in batch]
-        with store.session() as session:
-            signals = detect(events, DetectorState(session), config)
-            if signals:
-                columns = [column.key for column in SignalRow.__table__.columns]
-                rows = [{name: getattr(row, name) for name in columns}
-                        for row in map(signal_row, signals)]
-                insert = engine_insert(session.get_bind())
-                session.execute(insert(SignalRow).on_conflict_do_nothing(), rows)
+        try:
+            with store.session() as session:
+                signals = detect(events, DetectorState(session), config, sweeper(session))
+                _store_signals(session, signals)
+        except Exception:
+            sweepers.clear()  # its memory ran ahead of what was rolled back: reload next time
+            raise
         publish_signals(transport, store)
 
     return handle
+
+
+def _store_signals(session: Session, signals: Sequence[Signal]) -> None:
+    """Write signals to the outbox, in the detector's transaction."""
+    if not signals:
+        return
+    columns = [column.key for column in SignalRow.__table__.columns]
+    rows = [{name: getattr(row, name) for name in columns} for row in map(signal_row, signals)]
+    insert = engine_insert(session.get_bind())
+    session.execute(insert(SignalRow).on_conflict_do_nothing(), rows)
 
 
 def publish_signals(transport: Transport, store: Store, *, batch: int = 1000) -> int:

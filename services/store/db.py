@@ -123,7 +123,11 @@ def _is_conflict(exc: BaseException) -> bool:
     if isinstance(exc, StaleDataError):
         return True
     if isinstance(exc, DBAPIError):
-        return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+        if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+            return True
+        # SQLite answers a reader that wants to write while another connection writes with
+        # "database is locked" at once, whatever the busy timeout: the same conflict, retried.
+        return "database is locked" in str(exc.orig)
     return False
 
 
