@@ -23,6 +23,28 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--replay-seconds", type=float, default=30.0,
                     help="how long the demo takes to replay its 12 months (default 30)")
 
+    users = sub.add_parser("users", help="accounts and API tokens").add_subparsers(
+        dest="users_command", required=True)
+    add = users.add_parser("add", help="add an account")
+    add.add_argument("name")
+    add.add_argument("--role", required=True,
+                     choices=["clinical", "forensic", "intelligence", "public_health", "admin"])
+    add.add_argument("--area", action="append", default=[], metavar="CODE",
+                     help="an ONS LAD code the account answers for (repeat)")
+    add.add_argument("--lab", action="append", default=[], metavar="LAB",
+                     help="a lab id a forensic provider submits for (repeat)")
+    add.add_argument("--email")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read a password from standard input (for signing in at /signin)")
+    users.add_parser("list", help="list accounts and their live tokens")
+    token = users.add_parser("token", help="make an API token (printed once)")
+    token.add_argument("name")
+    token.add_argument("--label")
+    revoke = users.add_parser("revoke-token", help="revoke an API token")
+    revoke.add_argument("token_id")
+    disable = users.add_parser("disable", help="disable an account")
+    disable.add_argument("name")
+
     sub.add_parser("pipeline", help="run only the pipeline stages (normaliser, detectors, alert builder)")
 
     api = sub.add_parser("api", help="run only the HTTP API and web UI (e.g. replicas of the scaled deployment)")
@@ -77,6 +99,16 @@ def _run(args: argparse.Namespace) -> int:
             from services.api.run import run_api
 
             return run_api(settings)
+        case "users":
+            from services.api.users.commands import users_command
+
+            return users_command(
+                settings, args.users_command, name=getattr(args, "name", None),
+                role=getattr(args, "role", None), areas=getattr(args, "area", None),
+                labs=getattr(args, "lab", None), email=getattr(args, "email", None),
+                password_stdin=getattr(args, "password_stdin", False),
+                label=getattr(args, "label", None), token_id=getattr(args, "token_id", None),
+                out=sys.stdout)
         case "pipeline":
             from services.pipeline.run import run_forever
 

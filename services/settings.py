@@ -31,6 +31,28 @@ class Settings(BaseSettings):
     ears_min_count: int = Field(
         default=3, description="Fewest reports in a week for an EARS exceedance to become a signal."
     )
+    # Accounts and sign-in.
+    secret_key: SecretStr = Field(
+        default=SecretStr(""), description="Signs session cookies (default: a random key kept in "
+        "DATA_DIR/secret_key, made on first start). Give every API replica the same key.")
+    session_hours: float = Field(default=12.0, description="How long a sign-in lasts.")
+    cookie_secure: bool = Field(
+        default=False, description="Send the session cookie over HTTPS only (set it behind TLS).")
+    public_url: str = Field(
+        default="", description="The dashboard's address, for links in emails "
+        "(default: http://HOST:PORT).")
+    # Email: SMTP to a relay; without EWS_SMTP_HOST, messages go to DATA_DIR/outbox/*.eml.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = 30.0
+    mail_from: str = "ews@localhost"
+    digest_hour_utc: int = Field(
+        default=6, ge=0, le=23, description="Hour (UTC) after which yesterday's digest is sent.")
+    notify_interval_s: float = Field(
+        default=2.0, description="How often the pipeline looks for alert emails to send.")
 
     def transport_path(self) -> Path:
         """Where the embedded log lives (only meaningful for a sqlite transport)."""
@@ -38,6 +60,13 @@ class Settings(BaseSettings):
 
     def index_path(self) -> Path:
         return Path(self.index.removeprefix("tantivy://")) if self.index else self.data_dir / "index"
+
+    def outbox_path(self) -> Path:
+        """Where emails go when no SMTP host is configured (the embedded default and the demo)."""
+        return self.data_dir / "outbox"
+
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def store_url(self) -> str:
         return (self.database_url.get_secret_value()

@@ -15,18 +15,29 @@ from typing import TextIO
 import uvicorn
 
 from services.api.app import create_app
-from services.ingest import RecordInvalid, accept, dead_letter, validate
+from services.api.auth.principal import Principal
+from services.api.reports.service import submit_validated
+from services.ingest import RecordInvalid, dead_letter, validate
 from services.pipeline import EmbeddedSystem, Pipeline
 from services.settings import Settings
 from streams.schemas import Record
 
 log = logging.getLogger(__name__)
 DEMO_ACCOUNT = "demo"
+DEMO_ACCOUNTS_FILE = "demo-accounts.json"
 
 
 def replay(system: EmbeddedSystem, stream: Iterable[tuple[dt.datetime, str, dict]], *,
-           seconds: float, stop: threading.Event, account: str = DEMO_ACCOUNT) -> int:
-    """Submit a simulated stream day by day, compressing its whole span into `seconds`."""
+           seconds: float, stop: threading.Event, account: str = DEMO_ACCOUNT,
+           submitters: dict[str, Principal] | None = None) -> int:
+    """Submit a simulated stream day by day, compressing its whole span into `seconds`.
+
+    Args:
+        submitters: the account that submits each source, through the API's own checks (the
+            demo: its clinical account for ridr and death, its forensic one for the rest);
+            a source missing from it is submitted as `account` (open mode).
+    """
+    submitters = submitters or {}
     days: dict[dt.date, list[tuple[str, dict]]] = defaultdict(list)
     for arrival, source, record in stream:
         days[arrival.date()].append((source, record))
@@ -43,10 +54,12 @@ def replay(system: EmbeddedSystem, stream: Iterable[tuple[dt.datetime, str, dict
             try:
                 by_source[source].append((index, validate(source, record)))
             except RecordInvalid as exc:
-                dead_letter(system.transport, source, account, "ingest", "demo-replay", str(exc),
-                            errors=exc.errors, payload=record)
+                who = submitters.get(source)
+                dead_letter(system.transport, source, who.username if who else account, "ingest",
+                            "demo-replay", str(exc), errors=exc.errors, payload=record)
         for source, records in by_source.items():
-            accept(system.store, system.transport, source, account, records, via="demo-replay")
+            who = submitters.get(source) or Principal(username=account, role=None, via="open")
+            submit_validated(system, source, who, records, via="demo-replay")
             submitted += len(records)
         stop.wait(max(0.0, pause - (time.monotonic() - started)))
     return submitted
@@ -80,9 +93,10 @@ def up(settings: Settings, *, demo: bool, replay_seconds: float, out: TextIO) ->
     stop = threading.Event()
     threads = [threading.Thread(target=pipeline.run, args=(stop,), name="pipeline", daemon=True)]
     if demo:
+        submitters = _demo_accounts(system, settings, say)
         threads.append(threading.Thread(target=_demo_feed, name="demo-replay", daemon=True,
                                         args=(system, settings.data_dir / "simulated", replay_seconds,
-                                              stop, say)))
+                                              stop, say, submitters)))
         threads.append(threading.Thread(target=_watch_first_alert, name="first-alert", daemon=True,
                                         args=(system, started, stop, say)))
     app = create_app(system)
@@ -105,11 +119,41 @@ def up(settings: Settings, *, demo: bool, replay_seconds: float, out: TextIO) ->
     return 0
 
 
+def _demo_accounts(system: EmbeddedSystem, settings: Settings,
+                   say: Callable[[str], None]) -> dict[str, Principal]:
+    """One account per role; say how to sign in as each; the replay's submitters."""
+    from services.api.users.demo import create_demo_accounts
+    from services.api.users.service import principal_from_token
+    from services.simulate.places import LABS
+    from services.simulate.threats import NITAZENE_CITY
+
+    geography = system.geography
+    areas = sorted({NITAZENE_CITY, *geography.neighbours.get(NITAZENE_CITY, ())})
+    path = settings.data_dir / DEMO_ACCOUNTS_FILE
+    accounts = create_demo_accounts(system.store, geography, labs=[lab.lab_id for lab in LABS],
+                                    public_health_areas=areas, path=path)
+    base = settings.base_url()
+    say(f"demo accounts (sign in at {base}/signin; passwords and API tokens also in {path}):")
+    for account in accounts:
+        say(f"  {account['role']:<14} username {account['username']:<19} password "
+            f"{account['password']}")
+    say(f"  machines: curl -H 'Authorization: Bearer <token>' {base}/v1/me ; a clinical user who "
+        f"confirms an alert in {', '.join(areas[:3])}... sends the public-health lead an email "
+        f"(outbox: {settings.outbox_path()}, GET /v1/outbox)")
+    by_role = {}
+    for account in accounts:
+        principal = principal_from_token(system.store, account["token"])
+        assert principal is not None
+        by_role[account["role"]] = principal
+    return {"ridr": by_role["clinical"], "death": by_role["clinical"],
+            "forensic": by_role["forensic"], "market": by_role["forensic"]}
+
+
 def _demo_feed(system: EmbeddedSystem, sim_dir: Path, seconds: float, stop: threading.Event,
-               say: Callable[[str], None]) -> None:
+               say: Callable[[str], None], submitters: dict[str, Principal]) -> None:
     from services.simulate import iter_stream, simulate
 
     summary = simulate(sim_dir)
     say(f"demo: simulated {summary} into {sim_dir}; replaying it in about {seconds:.0f} s")
-    count = replay(system, iter_stream(sim_dir), seconds=seconds, stop=stop)
+    count = replay(system, iter_stream(sim_dir), seconds=seconds, stop=stop, submitters=submitters)
     say(f"demo: {count} reports submitted; planted threats are listed in {sim_dir / 'ground_truth.json'}")

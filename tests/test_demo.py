@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -34,9 +35,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as response:
+def _get(url: str, token: str | None = None) -> dict:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read())
+
+
+def _clinical_token(demo_dir: Path) -> str | None:
+    """The demo's clinical account's token (the demo makes one account per role)."""
+    try:
+        accounts = json.loads((demo_dir / "demo-accounts.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return next(a["token"] for a in accounts if a["role"] == "clinical")
 
 
 def test_ews_up_demo_raises_an_alert_for_every_planted_threat(tmp_path: Path) -> None:
@@ -49,12 +60,14 @@ def test_ews_up_demo_raises_an_alert_for_every_planted_threat(tmp_path: Path) ->
         env=env, stdout=output_path.open("w"), stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     first_alert = None
+    token = None
     try:
         deadline = started + 180
         while time.monotonic() < deadline:
             assert process.poll() is None, output_path.read_text()
+            token = token or _clinical_token(tmp_path / "ews" / "demo")
             try:
-                page = _get(f"{base}/v1/alerts?limit=1")
+                page = _get(f"{base}/v1/alerts?limit=1", token)
             except OSError:
                 time.sleep(0.5)
                 continue
@@ -63,12 +76,16 @@ def test_ews_up_demo_raises_an_alert_for_every_planted_threat(tmp_path: Path) ->
             if "reports submitted" in output_path.read_text():
                 break
             time.sleep(1)
-        # Let the pipeline finish what the replay submitted.
-        time.sleep(5)
         assert first_alert is not None and first_alert < 60, f"first alert after {first_alert} s"
-        nitazene = _get(f"{base}/v1/alerts?q=nitazene")
+        # Let the pipeline finish what the replay submitted: the last planted threat is alerted.
+        while time.monotonic() < deadline and not _get(f"{base}/v1/alerts?q=xylazine", token)["total"]:
+            time.sleep(1)
+        time.sleep(3)
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            _get(f"{base}/v1/alerts?q=nitazene")  # the demo has accounts: nobody gets in without
+        nitazene = _get(f"{base}/v1/alerts?q=nitazene", token)
         assert nitazene["total"] >= 1
-        detail = _get(f"{base}/v1/alerts/{nitazene['alerts'][0]['alert_id']}")
+        detail = _get(f"{base}/v1/alerts/{nitazene['alerts'][0]['alert_id']}", token)
         assert detail["evidence"] and detail["reports"]
     finally:
         process.send_signal(signal.SIGINT)
@@ -76,6 +93,7 @@ def test_ews_up_demo_raises_an_alert_for_every_planted_threat(tmp_path: Path) ->
     output = output_path.read_text()
     assert process.returncode == 0, output
     assert "stopped" in output and "first alert after" in output
+    assert "demo-clinical" in output and "/signin" in output
 
     demo_dir = tmp_path / "ews" / "demo"
     store = Store(Settings(data_dir=demo_dir).store_url())

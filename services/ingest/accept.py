@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -141,8 +141,14 @@ def ingest_rows(
     via: str,
     *,
     batch_size: int = 1000,
+    check: Callable[[Record], list[dict[str, str]]] | None = None,
 ) -> list[Outcome]:
-    """A file's rows: the good ones accepted, each bad one dead-lettered with its reason."""
+    """A file's rows: the good ones accepted, each bad one dead-lettered with its reason.
+
+    Args:
+        check: more errors of a valid record (e.g. a lab the account may not submit for); a row
+            with any is dead-lettered like an invalid one.
+    """
     outcomes: list[Outcome] = []
     pending: list[tuple[int, Record]] = []
 
@@ -163,6 +169,14 @@ def ingest_rows(
             dead_letter(transport, source, account, "ingest", via, reason,
                         errors=exc.errors, row=row.number, payload=row.payload)
             outcomes.append(Outcome(row.number, _text_or_none(report_id), "dead_lettered", reason, exc.errors))
+            continue
+        refused = check(record) if check is not None else []
+        if refused:
+            report_id = record.report_id  # type: ignore[attr-defined]
+            reason = f"row {row.number}: " + "; ".join(f"{e['field']}: {e['problem']}" for e in refused)
+            dead_letter(transport, source, account, "ingest", via, reason,
+                        errors=refused, row=row.number, payload=row.payload)
+            outcomes.append(Outcome(row.number, report_id, "dead_lettered", reason, refused))
             continue
         pending.append((row.number, record))
         if len(pending) >= batch_size:

@@ -30,6 +30,9 @@ class EmbeddedSystem:
         self.store = Store(settings.store_url())
         self.index = index_from_url(settings.index or f"tantivy://{settings.index_path().resolve()}",
                                     writable=index_writable)
+        # Whether this process may bring the index up to date itself (the API does so after a
+        # review change; otherwise the pipeline's next sync does).
+        self.index_writable = index_writable
         self.geography = load_geography()
 
     def close(self) -> None:
@@ -76,5 +79,8 @@ class Pipeline:
                 + transport.lag("alert-builder", [topics.SIGNALS]))
 
     def run(self, stop: threading.Event) -> None:
+        """Run the stages until `stop`; when idle, the notifier sends what is due."""
+        from services.notify import Notifier
+
         self.recover()
-        run_stages(self.stages, stop)
+        run_stages(self.stages, stop, on_idle=Notifier(self.system).tick)

@@ -15,7 +15,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from services.store.models import AuditEntry
+from services.store.models import AlertComment, AuditEntry
+
+# Rows nobody may change or remove once written: the audit trail and review comments.
+_APPEND_ONLY = (AuditEntry, AlertComment)
 
 T = TypeVar("T")
 
@@ -75,7 +78,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API hook
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -90,23 +93,23 @@ class AuditIsAppendOnly(StoreError):
 def _audit_entries_are_not_rewritten(session: Session, _flush: UOWTransaction,
                                      _instances: object) -> None:
     for entry in session.deleted:
-        if isinstance(entry, AuditEntry):
-            raise AuditIsAppendOnly(f"audit entry {entry.id} of alert {entry.alert_id} cannot be "
-                                    "deleted: the audit trail is append-only")
+        if isinstance(entry, _APPEND_ONLY):
+            raise AuditIsAppendOnly(f"{entry.__tablename__} {entry.id} of alert {entry.alert_id} "
+                                    "cannot be deleted: the audit trail is append-only")
     for entry in session.dirty:
-        if isinstance(entry, AuditEntry) and session.is_modified(entry):
-            raise AuditIsAppendOnly(f"audit entry {entry.id} of alert {entry.alert_id} cannot be "
-                                    "changed: add a new entry instead")
+        if isinstance(entry, _APPEND_ONLY) and session.is_modified(entry):
+            raise AuditIsAppendOnly(f"{entry.__tablename__} {entry.id} of alert {entry.alert_id} "
+                                    "cannot be changed: add a new entry instead")
 
 
 def _audit_statements_only_insert(state: ORMExecuteState) -> None:
     if (state.is_update or state.is_delete) and any(
-            mapper.class_ is AuditEntry for mapper in state.all_mappers):
+            mapper.class_ in _APPEND_ONLY for mapper in state.all_mappers):
         raise AuditIsAppendOnly("UPDATE and DELETE of audit entries are refused: the audit trail "
                                 "is append-only")
 
 
-def engine_insert(engine: Engine):  # noqa: ANN201 - dialect-specific insert construct
+def engine_insert(engine: Engine):
     """The dialect's INSERT with ON CONFLICT support (SQLite and PostgreSQL both have it)."""
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert

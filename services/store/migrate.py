@@ -23,6 +23,9 @@ from services.store.models import Base
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The revision whose schema `Base.metadata.create_all` made before there were migrations.
 INITIAL_REVISION = "0001"
+# Its tables: a database made before migrations has these and no others.
+INITIAL_TABLES = frozenset({"submission", "event", "series_count", "series_report", "sighting",
+                            "signal", "alert", "audit"})
 # pg_advisory_xact_lock key of schema changes: any constant shared by every replica.
 _LOCK_KEY = 0x455753_5354  # "EWS" "ST"
 
@@ -92,9 +95,22 @@ def upgrade(target: str | Engine, revision: str = "head") -> None:
             engine.dispose()
 
 
-def schema_differences(connection: Connection, *, compare_type: bool = True) -> list[Any]:
-    """What differs between the database and the models (Alembic's autogenerate diff)."""
-    context = MigrationContext.configure(connection, opts={"compare_type": compare_type})
+def schema_differences(connection: Connection, *, compare_type: bool = True,
+                       tables: frozenset[str] | None = None) -> list[Any]:
+    """What differs between the database and the models (Alembic's autogenerate diff).
+
+    Args:
+        tables: compare only these tables (default: all of the models').
+    """
+    opts: dict[str, Any] = {"compare_type": compare_type}
+    if tables is not None:
+        def include_object(obj: Any, name: str | None, type_: str, _reflected: bool,
+                           _compare_to: Any) -> bool:
+            table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+            return table is None or table in tables
+
+        opts["include_object"] = include_object
+    context = MigrationContext.configure(connection, opts=opts)
     return compare_metadata(context, Base.metadata)
 
 
@@ -104,7 +120,9 @@ def _adopt_unversioned(connection: Connection) -> None:
         return
     # SQLite's declared column types are affinities only (VARCHAR(300) and TEXT store alike):
     # compare tables, columns and indexes there, types too elsewhere.
-    differences = schema_differences(connection, compare_type=connection.dialect.name != "sqlite")
+    differences = schema_differences(connection, compare_type=connection.dialect.name != "sqlite",
+                                     tables=INITIAL_TABLES)
+    differences += [("add_table", name) for name in existing - INITIAL_TABLES]
     if differences:
         raise MigrationError(
             f"the database {connection.engine.url!r} has the store's tables but no migration "

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     String,
@@ -200,3 +201,137 @@ class AuditEntry(Base):
     from_value: Mapped[str | None] = mapped_column(Text)
     to_value: Mapped[str | None] = mapped_column(Text)
     why: Mapped[str | None] = mapped_column(Text)
+
+
+# --- Accounts, review and notification (users and permissions of DESIGN.md) -----------------
+
+
+class Account(Base):
+    """A person or a machine that uses the system, with one role; never deleted, only disabled."""
+
+    __tablename__ = "account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    email: Mapped[str | None] = mapped_column(String(320))
+    # Area codes the account answers for (public-health leads), labs it submits for (forensic).
+    areas: Mapped[list[Any]]
+    labs: Mapped[list[Any]]
+    password_hash: Mapped[str | None] = mapped_column(Text)  # scrypt; None: tokens only
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class ApiToken(Base):
+    """A bearer token of an account: shown once, stored as a salted hash, revocable."""
+
+    __tablename__ = "api_token"
+    __table_args__ = (Index("ix_api_token_account", "account_id"),)
+
+    token_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    salt: Mapped[str] = mapped_column(String(64))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie's secret is stored hashed, with its CSRF token."""
+
+    __tablename__ = "web_session"
+    __table_args__ = (Index("ix_web_session_account", "account_id"),)
+
+    session_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class AlertComment(Base):
+    """A reviewer's comment on an alert. Append-only, like the audit trail."""
+
+    __tablename__ = "alert_comment"
+    __table_args__ = (Index("ix_alert_comment_alert", "alert_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(String(40))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    author: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class AlertAssignment(Base):
+    """Who in the clinical network is reviewing an alert now (history: the audit trail)."""
+
+    __tablename__ = "alert_assignment"
+
+    alert_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    assigned_by: Mapped[str] = mapped_column(String(64))
+    assigned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Subscription(Base):
+    """A public-health lead's standing request for alert emails: areas, classes, severity."""
+
+    __tablename__ = "subscription"
+    __table_args__ = (Index("ix_subscription_account", "account_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    areas: Mapped[list[Any]]
+    classes: Mapped[list[Any]]  # empty: every class
+    min_severity: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class NotificationSent(Base):
+    """One alert email to one account for one alert state; the unique key makes it at most one.
+
+    The row is committed (status `sending`) before the message goes out, and updated after:
+    `sent`, `failed` (the server refused it: retried) or `unknown` (the connection broke while
+    the message was being handed over: never retried, so never sent twice).
+    """
+
+    __tablename__ = "notification_sent"
+    __table_args__ = (UniqueConstraint("alert_id", "state", "account_id", name="uq_notification_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    email: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    attempted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class DigestSent(Base):
+    """One daily digest to one account for one day; same protocol as `NotificationSent`."""
+
+    __tablename__ = "digest_sent"
+    __table_args__ = (UniqueConstraint("account_id", "day", name="uq_digest_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    day: Mapped[dt.date] = mapped_column(Date)
+    email: Mapped[str] = mapped_column(String(320))
+    alert_count: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    attempted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

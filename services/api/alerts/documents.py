@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+
 from sqlalchemy import select, update
 
 from services.api.index import AlertDocument, AlertIndex
@@ -58,8 +61,28 @@ def alert_document(row: AlertRow, geography: Geography) -> AlertDocument:
     )
 
 
+# One sync at a time per index object: the pipeline and the API (after a review change) both
+# sync, and two interleaved syncs could write an older document over a newer one.
+_sync_locks: weakref.WeakKeyDictionary[object, threading.Lock] = weakref.WeakKeyDictionary()
+_sync_locks_lock = threading.Lock()
+_any_index_lock = threading.Lock()
+
+
+def _sync_lock(index: AlertIndex) -> threading.Lock:
+    with _sync_locks_lock:
+        try:
+            return _sync_locks.setdefault(index, threading.Lock())
+        except TypeError:  # not weak-referenceable: one lock for all such indexes
+            return _any_index_lock
+
+
 def sync_index(store: Store, index: AlertIndex, geography: Geography, *, batch: int = 500) -> int:
     """Index every alert whose indexed version lags its version; the number indexed."""
+    with _sync_lock(index):
+        return _sync(store, index, geography, batch)
+
+
+def _sync(store: Store, index: AlertIndex, geography: Geography, batch: int) -> int:
     done = 0
     while True:
         with store.session() as session:

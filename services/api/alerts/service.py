@@ -9,7 +9,7 @@ from sqlalchemy import select
 from services.api.alerts.documents import alert_summary
 from services.api.index import AlertIndex, AlertQuery, SearchPage
 from services.geography import Geography
-from services.store import AlertRow, AuditEntry, SignalRow, Store
+from services.store import AlertAssignment, AlertComment, AlertRow, AuditEntry, SignalRow, Store
 
 
 def search_alerts(index: AlertIndex, query: AlertQuery) -> SearchPage:
@@ -53,6 +53,10 @@ def get_alert(store: Store, geography: Geography, alert_id: str) -> dict[str, An
         audit = session.execute(
             select(AuditEntry).where(AuditEntry.alert_id == alert_id).order_by(AuditEntry.id)
         ).scalars().all()
+        comments = session.execute(
+            select(AlertComment).where(AlertComment.alert_id == alert_id).order_by(AlertComment.id)
+        ).scalars().all()
+        assignment = session.get(AlertAssignment, alert_id)
         evidence = [_evidence(signal) for signal in signals]
         reports = sorted({key for item in evidence for key in item["report_keys"]})
         return {
@@ -65,6 +69,11 @@ def get_alert(store: Store, geography: Geography, alert_id: str) -> dict[str, An
                  "from": entry.from_value, "to": entry.to_value, "why": entry.why}
                 for entry in audit
             ],
+            "comments": [{"id": c.id, "at": c.at.isoformat(), "author": c.author, "body": c.body}
+                         for c in comments],
+            "assignment": None if assignment is None else {
+                "assignee": assignment.assignee, "assigned_by": assignment.assigned_by,
+                "assigned_at": assignment.assigned_at.isoformat()},
         }
 
 

@@ -49,6 +49,11 @@ class AlertQuery:
     date_to: dt.date | None = None
     limit: int = 20
     offset: int = 0
+    # What the caller may see at all, applied before everything else (facets included): an
+    # alert whose status is one of `visible_statuses`, or that touches one of `visible_areas`.
+    # None: no restriction.
+    visible_statuses: tuple[str, ...] | None = None
+    visible_areas: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -314,6 +314,12 @@ def _search_query(query: AlertQuery) -> dict[str, Any]:
         filters.append({"range": {"first_seen": {"lte": _day(query.date_to)}}})
     if query.date_from:
         filters.append({"range": {"last_seen": {"gte": _day(query.date_from)}}})
+    if query.visible_statuses is not None:
+        either = [{"term": {name: value}}
+                  for name, values in (("status", query.visible_statuses),
+                                       ("area", query.visible_areas)) for value in values]
+        filters.append({"bool": {"should": either, "minimum_should_match": 1}} if either
+                       else {"match_none": {}})
     if not must and not filters:
         return {"match_all": {}}
     return {"bool": {"must": must, "filter": filters}}

@@ -107,6 +107,13 @@ class TantivyAlertIndex:
                 clauses.append((tantivy.Occur.Must, tantivy.Query.range_query(
                     self._schema, "last_seen", tantivy.FieldType.Date,
                     _midnight(query.date_from), None)))
+        if query.visible_statuses is not None:
+            either = [(tantivy.Occur.Should, tantivy.Query.term_query(self._schema, name, value))
+                      for name, values in (("status", query.visible_statuses),
+                                           ("area", query.visible_areas))
+                      for value in values]
+            clauses.append((tantivy.Occur.Must, tantivy.Query.boolean_query(either) if either
+                            else tantivy.Query.term_query(self._schema, "status", "\x00none")))
         if not clauses:
             return tantivy.Query.all_query()
         return tantivy.Query.boolean_query(clauses)

@@ -8,9 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
+from services.api.auth.dependencies import CurrentPrincipal
+from services.api.auth.principal import Principal
 from services.api.reports import service
 from services.ingest import FileFormatError, Outcome, UnknownSource
-from streams.schemas import SCHEMAS, SCHEMA_VERSION
+from streams.schemas import SCHEMA_VERSION, SCHEMAS
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 SourceParam = Annotated[str, Path(description="ridr, forensic, market or death")]
@@ -31,7 +33,7 @@ def _accepted(outcomes: list[Outcome]) -> JSONResponse:
 
 
 @router.get("/schemas/{source}", summary="The JSON Schema of a v1 input")
-def get_schema(source: SourceParam) -> dict[str, Any]:
+def get_schema(source: SourceParam, _who: CurrentPrincipal) -> dict[str, Any]:
     _known(source)
     schema = SCHEMAS[source].model_json_schema()
     schema["$id"] = f"/v1/schemas/{source}"
@@ -45,9 +47,10 @@ def get_schema(source: SourceParam) -> dict[str, Any]:
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
         "schema": {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}}}}},
 )
-async def submit_reports(request: Request, source: SourceParam) -> JSONResponse:
+async def submit_reports(request: Request, source: SourceParam, who: CurrentPrincipal) -> JSONResponse:
     _known(source)
     system = request.app.state.system
+    _may_submit(who, source)
     body = await _read_limited(request, system.settings.max_upload_bytes)
     try:
         payload = json.loads(body)
@@ -58,34 +61,44 @@ async def submit_reports(request: Request, source: SourceParam) -> JSONResponse:
         return _invalid([{"index": 0, "field": "(body)", "problem": "JSON nested too deeply"}],
                         "the request body is nested too deeply")
     try:
-        outcomes = service.submit_json(system, source, request.app.state.account, payload)
+        outcomes = service.submit_json(system, source, who, payload)
     except service.BatchInvalid as exc:
         return _invalid(exc.errors, f"{exc}; nothing was accepted")
+    except service.SubmitRefused as exc:
+        return JSONResponse(status_code=403, content={"detail": str(exc), "errors": exc.errors})
     return _accepted(outcomes)
 
 
 @router.post("/reports/{source}/files", status_code=202,
              summary="Upload a CSV or NDJSON file: good rows accepted, bad rows dead-lettered")
-async def upload_file(request: Request, source: SourceParam,
+async def upload_file(request: Request, source: SourceParam, who: CurrentPrincipal,
                       file: Annotated[UploadFile, File(description=".csv or .ndjson")]) -> JSONResponse:
     _known(source)
+    _may_submit(who, source)
     system = request.app.state.system
     data = await file.read(system.settings.max_upload_bytes + 1)
     if len(data) > system.settings.max_upload_bytes:
         raise HTTPException(413, f"file larger than {system.settings.max_upload_bytes} bytes")
     try:
-        outcomes = service.submit_file(system, source, request.app.state.account,
-                                       file.filename or "upload", file.content_type, data)
+        outcomes = service.submit_file(system, source, who, file.filename or "upload",
+                                       file.content_type, data)
     except (FileFormatError, UnknownSource) as exc:
         return _invalid([{"index": 0, "field": "file", "problem": str(exc)}], str(exc))
     return _accepted(outcomes)
 
 
 @router.get("/deadletter", summary="Records that could not go on, with why")
-def list_dead_letters(request: Request, source: str | None = None,
+def list_dead_letters(request: Request, _who: CurrentPrincipal, source: str | None = None,
                       limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                       offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
     return service.dead_letters(request.app.state.system, source=source, limit=limit, offset=offset)
+
+
+def _may_submit(who: Principal, source: str) -> None:
+    try:
+        service.check_source(who, source)
+    except service.SubmitRefused as exc:
+        raise HTTPException(403, str(exc)) from exc
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

@@ -235,3 +235,20 @@ def test_a_reader_sees_the_writers_alerts_and_cannot_write(index_backend: Backen
             reader.upsert(CORPUS[:1])
     finally:
         reader.close()
+
+
+@pytest.mark.parametrize(("statuses", "areas", "expected"), [
+    (("confirmed", "published"), (), {"a3", "a4"}),  # intelligence: confirmed/published only
+    (("published",), ("E08000025",), {"a1", "a4"}),  # public health: published, or in their area
+    (("published",), ("E08000036",), {"a3", "a4"}),  # an area that is one of several of an alert
+    ((), (), set()),  # nothing visible
+])
+def test_visibility_scope_limits_hits_and_facets(corpus: AlertIndex, statuses: tuple[str, ...],
+                                                 areas: tuple[str, ...], expected: set[str]) -> None:
+    page = corpus.search(AlertQuery(visible_statuses=statuses, visible_areas=areas))
+    assert set(ids(page)) == expected and page.total == len(expected)
+    assert sum(page.facets["status"].values()) == len(expected)
+    # The caller's own filters narrow within what is visible, never beyond it.
+    narrowed = corpus.search(AlertQuery(q="xylazine", visible_statuses=statuses,
+                                        visible_areas=areas))
+    assert set(ids(narrowed)) == expected & {"a1", "a3"}

@@ -1,0 +1,1 @@
+"""Notifications: what was emailed to whom, the outbox folder, and digests on demand."""

@@ -1,0 +1,1 @@
+"""Submissions: the processing state of a submitter's own records, and nobody else's."""

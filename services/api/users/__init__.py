@@ -1,0 +1,1 @@
+"""Users: accounts with one role each, their API tokens, and browser sessions."""
