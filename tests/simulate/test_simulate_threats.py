@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from chemistry.library import CLASS_LABELS
 from services.geography import load_geography
 from services.simulate import simulate
 
@@ -21,23 +22,8 @@ THREATS = {
     "xylazine_in_heroin": ("xylazine_like", "xylazine", "heroin"),
     "bromazolam_as_diazepam": ("benzodiazepine", "bromazolam", "diazepam"),
 }
-CLASSES = {
-    "synthetic_cannabinoid",
-    "synthetic_cathinone",
-    "phenethylamine",
-    "tryptamine",
-    "arylcyclohexylamine",
-    "benzodiazepine",
-    "nitazene",
-    "fentanyl_analogue",
-    "other_opioid",
-    "piperazine",
-    "aminoindane",
-    "lysergamide",
-    "gabapentinoid",
-    "xylazine_like",
-    "other",
-}
+# The class labels of DESIGN.md, as the chemistry package defines them.
+CLASSES = set(CLASS_LABELS)
 NOVEL_SMILES = "COC(=O)[C@@H](NC(=O)c1nn(CCCCC=C)c2ccccc12)C(C)(C)C"
 CUTS = {"caffeine", "paracetamol", "lidocaine", "benzocaine", "levamisole", "phenacetin"}
 # What a sample sold under a (street) name may contain besides cuts.
