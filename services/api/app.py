@@ -8,27 +8,26 @@ is missing from that table.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from services.api.alerts.views import router as alerts_router
+from services.api.areas.views import router as areas_router
 from services.api.auth.dependencies import CurrentPrincipal, authorize, install
 from services.api.auth.permissions import ROUTES
 from services.api.auth.views import router as signin_router
 from services.api.notifications.views import router as notifications_router
+from services.api.pages import router as pages_router
 from services.api.reports.views import router as reports_router
 from services.api.submissions.views import router as submissions_router
 from services.api.subscriptions.views import router as subscriptions_router
 from services.api.trends.views import router as trends_router
 from services.api.users.views import router as users_router
 from services.pipeline import EmbeddedSystem
-
-WEB_DIR = resources.files("services.api") / "web"
 
 reference_router = APIRouter(prefix="/v1", tags=["reference"])
 
@@ -45,7 +44,7 @@ def areas(request: Request, _who: CurrentPrincipal) -> dict[str, Any]:
 
 # The router map: every domain's views, each behind the permission check.
 ROUTERS: tuple[APIRouter, ...] = (
-    users_router, reference_router, reports_router, submissions_router, alerts_router,
+    users_router, reference_router, areas_router, reports_router, submissions_router, alerts_router,
     trends_router, subscriptions_router, notifications_router,
 )
 
@@ -85,6 +84,7 @@ def create_app(system: EmbeddedSystem, *, account: str | None = None) -> FastAPI
     for router in ROUTERS:
         app.include_router(router, dependencies=[Depends(authorize)])
     app.include_router(signin_router)
+    app.include_router(pages_router)
     missing = [key for key in v1_routes(app) if key not in ROUTES]
     if missing:
         raise PermissionTableIncomplete(f"routes without a permission rule: {missing}")
@@ -101,9 +101,5 @@ def create_app(system: EmbeddedSystem, *, account: str | None = None) -> FastAPI
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, Any]:
         return {"status": "ok"}
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home() -> str:
-        return (WEB_DIR / "index.html").read_text(encoding="utf-8")
 
     return app

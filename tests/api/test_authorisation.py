@@ -120,6 +120,7 @@ def _file(source: str) -> dict[str, Any]:
 EXAMPLES: dict[tuple[str, str], Callable[[World], list[Call]]] = {
     ("GET", "/v1/me"): lambda w: [Call("GET", "/v1/me")],
     ("GET", "/v1/areas"): lambda w: [Call("GET", "/v1/areas")],
+    ("GET", "/v1/areas/geometry"): lambda w: [Call("GET", f"/v1/areas/geometry?codes={BIRMINGHAM}")],
     ("GET", "/v1/schemas/{source}"): lambda w: [Call("GET", "/v1/schemas/ridr")],
     ("POST", "/v1/reports/{source}"): lambda w: [
         Call("POST", f"/v1/reports/{source}", {"json": _report(source)}, narrowed=_submits(source, 202))
@@ -141,6 +142,18 @@ EXAMPLES: dict[tuple[str, str], Callable[[World], list[Call]]] = {
         Call("GET", f"/v1/alerts/{w.alerts['confirmed_elsewhere']}",
              narrowed=_sees({"clinical", "intelligence"})),
         Call("GET", f"/v1/alerts/{w.alerts['published_elsewhere']}",
+             narrowed=_sees({"clinical", "public_health", "intelligence", "forensic"})),
+    ],
+    ("GET", "/v1/alerts/{alert_id}/series"): lambda w: [
+        Call("GET", f"/v1/alerts/{w.alerts['new_in_area']}/series",
+             narrowed=_sees({"clinical", "public_health"})),
+        Call("GET", f"/v1/alerts/{w.alerts['confirmed_elsewhere']}/series",
+             narrowed=_sees({"clinical"})),  # intelligence sees it, but not in full
+    ],
+    ("GET", "/v1/alerts/{alert_id}/structure.svg"): lambda w: [
+        Call("GET", f"/v1/alerts/{w.alerts['new_in_area']}/structure.svg",
+             narrowed=_sees({"clinical", "public_health"})),
+        Call("GET", f"/v1/alerts/{w.alerts['published_elsewhere']}/structure.svg",
              narrowed=_sees({"clinical", "public_health", "intelligence", "forensic"})),
     ],
     ("GET", "/v1/signals"): lambda w: [Call("GET", "/v1/signals")],

@@ -10,12 +10,14 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response
 
-from services.api.alerts import access, review, service
+from services.api.alerts import access, review, series, service, structure
 from services.api.alerts.models import AssignmentChange, CommentCreate, SeverityChange, StatusChange
 from services.api.auth.dependencies import CurrentPrincipal
+from services.api.auth.permissions import CLINICAL
 from services.api.index import AlertQuery
-from services.store import ConcurrentUpdateError
+from services.store import AlertRow, ConcurrentUpdateError
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 
@@ -53,7 +55,47 @@ def get_alert(request: Request, alert_id: str, who: CurrentPrincipal) -> dict[st
     shown = access.for_caller(who, alert, detail=True) if alert is not None else None
     if shown is None:  # not there, or not for this caller: the same answer either way
         raise HTTPException(404, f"no alert {alert_id!r}")
+    if who.is_open or who.role == CLINICAL:  # what the review buttons may offer
+        shown["next_statuses"] = sorted(review.TRANSITIONS.get(shown["status"], ()))
     return shown
+
+
+def _visible_row(request: Request, alert_id: str, who: CurrentPrincipal,
+                 *, full: bool) -> AlertRow:
+    """The alert's row if the caller may see it (in full, when `full`); 404 otherwise."""
+    with request.app.state.system.store.session() as session:
+        row = session.get(AlertRow, alert_id)
+        if row is not None:
+            session.expunge(row)
+    view = access.view_of(who, row.status, list(row.areas)) if row is not None else None
+    if view is None or (full and view != "full"):
+        raise HTTPException(404, f"no alert {alert_id!r}")
+    return row
+
+
+@router.get("/alerts/{alert_id}/series",
+            summary="The counts behind an alert by week (or day), with expected and threshold")
+def get_alert_series(request: Request, alert_id: str, who: CurrentPrincipal) -> dict[str, Any]:
+    _visible_row(request, alert_id, who, full=True)
+    system = request.app.state.system
+    found = series.alert_series(system.store, system.geography, alert_id)
+    if found is None:
+        raise HTTPException(404, f"no alert {alert_id!r}")
+    return found
+
+
+@router.get("/alerts/{alert_id}/structure.svg", response_class=Response,
+            responses={200: {"content": {"image/svg+xml": {}}}},
+            summary="The alert's substance drawn by RDKit (404: a class alert, or none known)")
+def get_alert_structure(request: Request, alert_id: str, who: CurrentPrincipal) -> Response:
+    row = _visible_row(request, alert_id, who, full=False)
+    try:
+        svg = structure.structure_svg(request.app.state.system.store, row.substance_key,
+                                      row.substance_name)
+    except structure.NoStructure as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return Response(svg, media_type="image/svg+xml",
+                    headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get("/signals", summary="Detector hits, with what the alert builder did and why")

@@ -68,6 +68,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     # Who am I; reference data.
     ("GET", "/v1/me"): Rule(ALL, open=True),
     ("GET", "/v1/areas"): Rule(ALL, open=True),
+    ("GET", "/v1/areas/geometry"): Rule(ALL, open=True,
+                                        narrowed="public boundaries (OGL): the dashboard's maps"),
     ("GET", "/v1/schemas/{source}"): Rule(ALL, open=True),
     # Submitting reports.
     ("POST", "/v1/reports/{source}"): Rule(
@@ -93,6 +95,14 @@ ROUTES: dict[tuple[str, str], Rule] = {
         READERS, open=True,
         narrowed="as the search; case-level evidence, comments and reviewers' reasons only for "
                  "clinical, and for public health within their areas (404 when not visible)"),
+    ("GET", "/v1/alerts/{alert_id}/series"): Rule(
+        frozenset({CLINICAL, PUBLIC_HEALTH}), open=True,
+        narrowed="only where the caller sees the alert in full (clinical; public health within "
+                 "their areas; 404 otherwise): weekly counts of one area include counts of 1-4, "
+                 "which intelligence users see only as <5 at /v1/trends"),
+    ("GET", "/v1/alerts/{alert_id}/structure.svg"): Rule(
+        READERS, open=True,
+        narrowed="as the alert (404 when not visible, or a class alert with no one structure)"),
     ("GET", "/v1/signals"): Rule(frozenset({CLINICAL}), open=True,
                                  narrowed="detector hits carry report keys: clinical only"),
     # Review (the clinical network).
@@ -127,8 +137,16 @@ ROUTES: dict[tuple[str, str], Rule] = {
 }
 
 # Outside /v1: open to everyone (the sign-in page must be reachable before signing in).
-PUBLIC_PATHS: frozenset[str] = frozenset({"/", "/healthz", "/signin", "/docs", "/docs/oauth2-redirect",
-                                         "/openapi.json", "/redoc"})
+PUBLIC_PATHS: frozenset[str] = frozenset({"/healthz", "/signin", "/web/{name}", "/docs",
+                                         "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
+# The dashboard's pages (services/api/pages.py): the roles of the API each one reads. Nobody
+# signed in: the sign-in form; a role not listed: 403 (open mode: every page).
+PAGES: dict[str, frozenset[str]] = {
+    "/": ALL,  # the alert list (an administrator sees only the navigation)
+    "/alerts/{alert_id}": ROUTES[("GET", "/v1/alerts/{alert_id}")].roles,
+    "/trends": ROUTES[("GET", "/v1/trends")].roles,
+    "/submissions": ROUTES[("GET", "/v1/submissions")].roles,
+}
 # Outside /v1 but for a signed-in browser only (and CSRF-checked).
 SESSION_PATHS: frozenset[str] = frozenset({"/signout"})
 

@@ -75,3 +75,5 @@ class Me(BaseModel):
     csrf_token: str | None = Field(description="send as X-CSRF-Token with every change made "
                                                "with the session cookie")
     submits: list[str] = Field(description="the inputs this account may submit")
+    pages: list[str] = Field(default_factory=list,
+                             description="the dashboard's pages this account may open")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from services.api.auth.dependencies import CurrentPrincipal
-from services.api.auth.permissions import ROLE_TITLES, SUBMITS
+from services.api.auth.permissions import PAGES, ROLE_TITLES, SUBMITS
 from services.api.users import service
 from services.api.users.models import (
     AccountCreate,
@@ -32,7 +32,9 @@ def me(who: CurrentPrincipal) -> Me:
               role_title=ROLE_TITLES[who.role] if who.role else "no accounts configured",
               via=who.via, areas=sorted(who.areas), labs=sorted(who.labs), email=who.email,
               csrf_token=who.csrf_token,
-              submits=sorted(SCHEMAS) if who.role is None else sorted(SUBMITS.get(who.role, ())))
+              submits=sorted(SCHEMAS) if who.role is None else sorted(SUBMITS.get(who.role, ())),
+              pages=[page for page, roles in PAGES.items()
+                     if "{" not in page and (who.role is None or who.role in roles)])
 
 
 @router.get("/users", response_model=list[AccountRead], summary="Every account")
