@@ -43,13 +43,18 @@ def signal_terms(signal: Signal) -> set[str]:
     terms: set[str] = set()
     if signal.subject == "substance" and signal.substance_key:
         terms.add(f"substance:{signal.substance_key}")
-    elif signal.subject == "substance" and signal.substance_name:
+    # Names too: a street name with one candidate ("ecstasy") meets its structure ("MDMA") here,
+    # and every substance an alert is about becomes searchable by name.
+    if signal.subject == "substance" and signal.substance_name:
         terms.add(f"name:{signal.substance_name.lower()}")
     if signal.substance_class and signal.substance_class not in UNCOUNTED_CLASSES:
         terms.add(f"class:{signal.substance_class}")
     sold_key = signal.detail.get("sold_as_key")
     if sold_key:
         terms.add(f"substance:{sold_key}")
+    sold_name = signal.detail.get("sold_as_name")
+    if sold_name:
+        terms.add(f"name:{str(sold_name).lower()}")
     sold_class = signal.detail.get("sold_as_class")
     if sold_class and sold_class != "other":
         terms.add(f"class:{sold_class}")
@@ -68,6 +73,10 @@ def _suppression(signal: Signal) -> str | None:
 # somewhere every week, so they wait for a second source or detector before becoming an alert.
 STATISTICAL_DETECTORS = frozenset({"aberration", "space_time_scan", "presentation_cluster",
                                    "death_cluster", "market"})
+
+
+# Detectors whose signal names the substance itself, not only a rise in harms.
+SPECIFIC_DETECTORS = frozenset({"adulteration", "first_sighting"})
 
 
 def _needs_corroboration(signal: Signal) -> bool:
@@ -279,14 +288,22 @@ def _new_alert(session: Session, signal: Signal, geography: Geography) -> AlertR
 
 def _apply(alert: AlertRow, signal: Signal, geography: Geography) -> None:
     """Fold a signal into an alert: areas, sources, period, severity, confidence, title."""
+    # An alert is named after the first signal that says what the substance is (a mis-sold
+    # sample, a new structure), or a graver one of those; until there is one, after its
+    # gravest signal.
+    graver = SEVERITY_RANK[signal.severity] > SEVERITY_RANK[alert.severity]
+    named = bool(SPECIFIC_DETECTORS & set(alert.detectors))
+    leads = (signal.detector in SPECIFIC_DETECTORS and (graver or not named)) or (graver and not named)
     alert.terms = sorted(set(alert.terms) | signal_terms(signal))
     alert.areas = sorted(set(alert.areas) | signal_areas(signal))
     alert.sources = sorted(set(alert.sources) | {signal.source})
     alert.detectors = sorted(set(alert.detectors) | {signal.detector})
     alert.first_seen = min(alert.first_seen, signal.period_start)
     alert.last_seen = max(alert.last_seen, signal.period_end)
-    if SEVERITY_RANK[signal.severity] > SEVERITY_RANK[alert.severity]:
+    alert.novel = alert.novel or signal.novel
+    if graver:
         alert.severity = signal.severity
+    if leads:
         alert.title = _title(signal, geography)
         alert.summary = signal.summary
         if signal.substance_key or signal.substance_class:

@@ -153,3 +153,20 @@ def test_unresolvable_names_are_kept_as_events_with_the_error(client: TestClient
     with system.store.session() as session:
         payload = session.execute(select(EventRow.payload)).scalar_one()
     assert payload["substance_key"] is None and payload["resolution_error"]
+
+
+def test_an_alert_is_named_after_the_signal_that_says_what_the_substance_is(
+        client: TestClient, system: EmbeddedSystem) -> None:
+    """A rise opens the alert; the mis-sold sample that explains it names it, and every
+    substance it is about is searchable."""
+    _background(client, system)
+    client.post("/v1/reports/ridr", json=[valid("ridr", f"spike-{n}", days_ago=0) for n in range(12)])
+    _drain(system)
+    client.post("/v1/reports/forensic", json=valid("forensic", "f-1", days_ago=1, components=[
+        {"name": "heroin"}, {"name": "isotonitazene"}]))
+    _drain(system)
+    alerts = client.get("/v1/alerts").json()["alerts"]
+    assert len(alerts) == 1
+    assert alerts[0]["title"].startswith("isotonitazene in samples sold as heroin")
+    for q in ("isotonitazene", "nitazene", "heroin"):
+        assert client.get("/v1/alerts", params={"q": q}).json()["total"] == 1, q

@@ -42,7 +42,10 @@ def alert_document(row: AlertRow, geography: Geography) -> AlertDocument:
     words = [row.title, row.summary, row.substance_name or "", row.substance_class or "",
              (row.substance_class or "").replace("_", " "),
              *(area.name for area in areas), *(area.region_name for area in areas),
-             *row.sources, *row.detectors, "novel new substance" if row.novel else ""]
+             *row.sources, *row.detectors, "novel new substance" if row.novel else "",
+             # every substance and class the alert's signals named (not the InChIKeys)
+             *(term.split(":", 1)[1].replace("_", " ") for term in row.terms
+               if term.startswith(("name:", "class:")))]
     return AlertDocument(
         alert_id=row.alert_id,
         text=" ".join(word for word in words if word),
