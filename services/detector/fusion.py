@@ -212,7 +212,9 @@ def build_alerts(session: Session, signals: Sequence[Signal], geography: Geograp
     for signal in signals:
         row = rows.get(signal.signal_id)
         if row is None:
-            row = rows[signal.signal_id] = signal_row(signal)
+            # Received from the signals topic, so published already (a scaled deployment's
+            # detector workers send theirs straight there; no outbox is to send it again).
+            row = rows[signal.signal_id] = signal_row(signal, published=True)
             session.add(row)
         elif row.disposition != "pending":
             continue
@@ -256,14 +258,14 @@ def _adopt_held(session: Session, alert: AlertRow, signal: Signal, held: dict[st
         del held[partner.signal_id]
 
 
-def signal_row(signal: Signal) -> SignalRow:
+def signal_row(signal: Signal, *, published: bool = False) -> SignalRow:
     return SignalRow(
         signal_id=signal.signal_id, detector=signal.detector, method=signal.method,
         substance_key=signal.substance_key, substance_class=signal.substance_class,
         area_code=signal.area_code, source=signal.source, period_start=signal.period_start,
         period_end=signal.period_end, severity=signal.severity,
         payload=signal.model_dump(mode="json"), disposition="pending",
-        detected_at=signal.detected_at, published=False,
+        detected_at=signal.detected_at, published=published,
     )
 
 

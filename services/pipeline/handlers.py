@@ -48,13 +48,16 @@ def normaliser(transport: Transport, resolve: Resolver, geography: Geography) ->
     return handle
 
 
-def detector(transport: Transport, store: Store, config: DetectorConfig,
-             geography: Geography) -> BatchHandler:
-    """events -> signals, through detector state and a transactional outbox in the store."""
-    sweepers: list[Sweeper] = []  # the windowed detectors' memory, rebuilt from the store
+class _SweeperMemory:
+    """The windowed detectors' memory: rebuilt from the stored events when first needed, and
+    again after a batch that was rolled back (the memory had run ahead of the store)."""
 
-    def sweeper(session: Session) -> Sweeper:
-        if not sweepers:
+    def __init__(self, geography: Geography) -> None:
+        self.geography = geography
+        self._sweeper: Sweeper | None = None
+
+    def get(self, session: Session) -> Sweeper:
+        if self._sweeper is None:
             latest = session.execute(select(func.max(EventRow.date))).scalar_one_or_none()
             stored = []
             if latest is not None:
@@ -63,18 +66,55 @@ def detector(transport: Transport, store: Store, config: DetectorConfig,
                 since = latest - dt.timedelta(days=LOOKBACK_DAYS + MAX_CATCH_UP_DAYS + 1)
                 stored = [Event.model_validate(payload) for payload in session.execute(
                     select(EventRow.payload).where(EventRow.date >= since)).scalars()]
-            sweepers.append(Sweeper(geography))
-            sweepers[0].load(stored, latest)
-        return sweepers[0]
+            self._sweeper = Sweeper(self.geography)
+            self._sweeper.load(stored, latest)
+        return self._sweeper
+
+    def forget(self) -> None:
+        self._sweeper = None
+
+
+def detector(transport: Transport, store: Store, config: DetectorConfig,
+             geography: Geography) -> BatchHandler:
+    """events -> signals, through detector state and a transactional outbox in the store."""
+    memory = _SweeperMemory(geography)
 
     def handle(batch: Sequence[Message]) -> None:
         events = [Event.model_validate(message.value) for message in batch]
         try:
             with store.session() as session:
-                signals = detect(events, DetectorState(session), config, sweeper(session))
+                signals = detect(events, DetectorState(session), config, memory.get(session))
                 _store_signals(session, signals)
         except Exception:
-            sweepers.clear()  # its memory ran ahead of what was rolled back: reload next time
+            memory.forget()
+            raise
+        publish_signals(transport, store)
+
+    return handle
+
+
+def sweeps(transport: Transport, store: Store, geography: Geography) -> BatchHandler:
+    """events -> the windowed detectors' signals alone, where the per-event detectors run
+    elsewhere (the scaled deployment's sweeper worker).
+
+    Each event is recorded in the store as `detector` records it (a redelivered one is skipped,
+    and a restart rebuilds the memory from them), in one transaction with the signals' outbox.
+    """
+    memory = _SweeperMemory(geography)
+
+    def handle(batch: Sequence[Message]) -> None:
+        events = [Event.model_validate(message.value) for message in batch]
+        try:
+            with store.session() as session:
+                state = DetectorState(session)
+                state.prefetch(events)
+                sweeper = memory.get(session)
+                signals = [signal for event in events if state.add_event(event)
+                           for signal in sweeper.add(event)]
+                state.flush()
+                _store_signals(session, signals)
+        except Exception:
+            memory.forget()
             raise
         publish_signals(transport, store)
 
