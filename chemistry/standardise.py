@@ -27,6 +27,13 @@ from rdkit.Chem import rdinchi
 from chemistry._rdkit import quiet
 
 MAX_INPUT_LENGTH = 10_000
+# What one structure may cost. The largest substance in the reference library has 34 heavy atoms
+# and a street sample a handful of fragments, while a 5,000-character SMILES can hold thousands
+# of atoms: a 2,000-atom ring took 2.5 s and 2,500 fragments 11 s to standardise and key. So a
+# structure past these bounds (hydrogens drawn explicitly count as atoms) is refused as parsed,
+# before any of that work.
+MAX_ATOMS = 300
+MAX_FRAGMENTS = 20
 # A fragment left after salt/solvent stripping counts as a component of a mixture when it
 # has at least this many heavy atoms and contains carbon (smaller organic leftovers are
 # counter-ions the ChEMBL lists do not name, e.g. unusual acids).
@@ -239,6 +246,7 @@ def parent_from_smiles(smiles: str) -> Parents:
             raise StructureError(_smiles_message(log.lines(), smiles))
         if mol.GetNumAtoms() == 0:
             raise StructureError("SMILES has no atoms")
+        _check_size(mol, "SMILES")
         return standardise(mol)
 
 
@@ -254,6 +262,7 @@ def parent_from_inchi(inchi: str) -> Parents:
     mol, retcode, message, log = result[0], result[1], result[2], result[3]
     if mol is None or retcode not in (0, 1):  # 1 = warning, still a structure
         raise StructureError(_inchi_message(retcode, message, log))
+    _check_size(mol, "InChI")
     with quiet():
         return standardise(Chem.Mol(mol))
 
@@ -266,6 +275,16 @@ def _check_length(text: str) -> None:
         raise StructureError(
             f"input is {len(text)} characters long; the limit is {MAX_INPUT_LENGTH}"
         )
+
+
+def _check_size(mol: Chem.Mol, kind: str) -> None:
+    atoms = mol.GetNumAtoms()
+    if atoms > MAX_ATOMS:
+        raise StructureError(f"{kind} has {atoms} atoms; the limit is {MAX_ATOMS}")
+    fragments = len(Chem.GetMolFrags(mol))
+    if fragments > MAX_FRAGMENTS:
+        raise StructureError(f"{kind} has {fragments} disconnected parts; the limit is "
+                             f"{MAX_FRAGMENTS}")
 
 
 def _heavy_organic_size(mol: Chem.Mol) -> tuple[int, int]:

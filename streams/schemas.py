@@ -72,6 +72,14 @@ EARLIEST_DATE = dt.date(1990, 1, 1)
 FUTURE_ALLOWANCE = dt.timedelta(days=1)
 
 
+class FieldConflict(ValueError):
+    """A rule across fields, blamed on the field to correct, so that its error can name it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
@@ -107,7 +115,7 @@ class _Mention(BaseModel):
         if not (self.name or self.smiles or self.inchi):
             raise ValueError("needs at least one of name, smiles or inchi")
         if self.inchi is not None and not self.inchi.startswith("InChI="):
-            raise ValueError("inchi must start with 'InChI='")
+            raise FieldConflict("inchi", "inchi must start with 'InChI='")
         return self
 
     def text(self) -> str:
@@ -176,9 +184,10 @@ class RidrReport(Record):
     @model_validator(mode="after")
     def _consistent(self) -> RidrReport:
         if self.received_at.date() < self.event_date:
-            raise ValueError("received_at is before event_date")
+            raise FieldConflict("received_at", "received_at is before event_date")
         if self.naloxone_response is not None and self.naloxone_given is False:
-            raise ValueError("naloxone_response is given but naloxone_given is false")
+            raise FieldConflict("naloxone_response",
+                                "naloxone_response is given but naloxone_given is false")
         return self
 
 
@@ -200,7 +209,7 @@ class ForensicResult(Record):
     @model_validator(mode="after")
     def _consistent(self) -> ForensicResult:
         if self.analysed_on < self.collected_on:
-            raise ValueError("analysed_on is before collected_on")
+            raise FieldConflict("analysed_on", "analysed_on is before collected_on")
         return self
 
 
@@ -241,7 +250,7 @@ class DeathReport(Record):
     @model_validator(mode="after")
     def _consistent(self) -> DeathReport:
         if self.notified_on < self.date_of_death:
-            raise ValueError("notified_on is before date_of_death")
+            raise FieldConflict("notified_on", "notified_on is before date_of_death")
         return self
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from services.ingest.json_input import JsonRefused, loads
 
 LIST_OF_WORDS = {"clinical_features", "cause_icd10"}
 MAX_FIELD_CHARS = 100_000
@@ -52,9 +53,9 @@ def parse_ndjson(data: bytes, filename: str = "upload.ndjson") -> Iterator[Row]:
         if not line.strip():
             continue
         try:
-            yield Row(number, json.loads(line))
-        except json.JSONDecodeError as exc:
-            yield Row(number, error=f"line {number} is not valid JSON: {exc.msg} at column {exc.colno}")
+            yield Row(number, loads(line))
+        except JsonRefused as exc:
+            yield Row(number, error=f"line {number} is not valid JSON: {exc}")
 
 
 def _set_path(target: dict[str, Any], path: list[str], value: Any) -> None:
@@ -85,8 +86,8 @@ def _cell(column: str, text: str) -> Any:
         return None
     if text[0] in "[{":
         try:
-            return json.loads(text)
-        except json.JSONDecodeError:
+            return loads(text)
+        except JsonRefused:
             return text
     if column in LIST_OF_WORDS:
         return [word.strip() for word in text.split(";") if word.strip()]

@@ -28,6 +28,17 @@ class RecordInvalid(IngestError):
         super().__init__("; ".join(f"{e['field']}: {e['problem']}" for e in errors))
 
 
+def _named(error: dict[str, Any]) -> dict[str, str]:
+    """One error as {field, problem}. A cross-field rule fails at the level of its object and
+    names the field to correct (FieldConflict): the error is then that field's."""
+    blamed = getattr((error.get("ctx") or {}).get("error"), "field", None)
+    if isinstance(blamed, str):
+        given = error.get("input")
+        error = {**error, "loc": (*error["loc"], blamed),
+                 "input": given.get(blamed) if isinstance(given, dict) else given}
+    return {"field": _field_path(error["loc"]), "problem": _problem(error)}
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
     path = ""
     for part in loc:
@@ -66,7 +77,7 @@ def validate(source: str, payload: Any) -> Record:
         record = schema.model_validate(payload)
     except ValidationError as exc:
         raise RecordInvalid(
-            [{"field": _field_path(err["loc"]), "problem": _problem(err)} for err in exc.errors()]
+            [_named(err) for err in exc.errors()]
         ) from None
     areas = load_geography().areas
     if record.area_code not in areas:  # type: ignore[attr-defined]

@@ -28,7 +28,7 @@ def _fields(source: str, payload: dict) -> dict[str, str]:
     ("ridr", {"patient": {"age_band": "40-30", "sex": "male"}}, "patient.age_band", "runs backwards"),
     ("ridr", {"patient": {"age_band": "18-24", "sex": "m"}}, "patient.sex", "female"),
     ("ridr", {"substances": [{"route": "oral"}]}, "substances[0]", "at least one of name, smiles or inchi"),
-    ("ridr", {"substances": [{"inchi": "1S/CH4/h1H4"}]}, "substances[0]", "InChI="),
+    ("ridr", {"substances": [{"inchi": "1S/CH4/h1H4"}]}, "substances[0].inchi", "InChI="),
     ("ridr", {"event_date": "2999-01-01"}, "event_date", "future"),
     ("ridr", {"event_date": "not a date"}, "event_date", "date"),
     ("forensic", {"components": [{"name": "x", "purity_percent": 140}]}, "components[0].purity_percent", "100"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -17,6 +19,11 @@ from services.api.index.base import FACET_FIELDS, AlertDocument, AlertQuery, Sea
 _KEYWORDS = ("alert_id", "status", "severity", "class", "substance", "substance_key", "area",
              "region", "source")
 _RELOAD_EVERY_S = 0.2
+# Fields a query may name (`class:nitazene`), as on Elasticsearch. Not `doc`: the stored JSON is
+# one raw term, and its ranges (`doc:>"{..."`) would spell out, a character at a time, fields
+# of a hit that the caller is shown restricted. A field name outside this set is dropped.
+_QUERYABLE = frozenset(_KEYWORDS) | {"text"}
+_FIELD_PREFIX = re.compile(r"(?<![\w\\])([^\W\d][\w.\\-]*)\s*:")
 
 
 def _schema() -> tantivy.Schema:
@@ -89,7 +96,7 @@ class TantivyAlertIndex:
     def _query(self, query: AlertQuery) -> tantivy.Query:
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
         if query.q and query.q.strip():
-            parsed, _errors = self._index.parse_query_lenient(query.q, ["text"])
+            parsed, _errors = self._index.parse_query_lenient(_queryable(query.q), ["text"])
             clauses.append((tantivy.Occur.Must, parsed))
         for name, value in (("area", query.area), ("class", query.klass),
                             ("substance", query.substance), ("status", query.status),
@@ -126,6 +133,14 @@ class TantivyAlertIndex:
 
     def search(self, query: AlertQuery) -> SearchPage:
         searcher = self._searcher()
+        try:
+            return self._search(searcher, query)
+        except ValueError:
+            # The lenient parser accepts a few queries that cannot run (`text:*`: an existence
+            # query on a field that is not a fast field); such a query is searched as its words.
+            return self._search(searcher, dataclasses.replace(query, q=_words(query.q or "")))
+
+    def _search(self, searcher: tantivy.Searcher, query: AlertQuery) -> SearchPage:
         tq = self._query(query)
         limit = max(query.limit, 1)  # tantivy panics on a limit of 0; such a page is empty anyway
         ranked = bool(query.q and query.q.strip())
@@ -153,3 +168,13 @@ class TantivyAlertIndex:
             with self._lock:
                 self._writer.wait_merging_threads()
             self._writer = None
+
+
+def _queryable(q: str) -> str:
+    """The query without the `field:` prefixes of fields a query may not name."""
+    return _FIELD_PREFIX.sub(lambda m: m[0] if m[1] in _QUERYABLE else " ", q)
+
+
+def _words(q: str) -> str:
+    """The query as plain words (lower case: `AND`, `OR`, `NOT` are words again)."""
+    return " ".join(re.findall(r"[^\W_]+", q)).lower()

@@ -16,12 +16,12 @@ import csv
 import datetime as dt
 import io
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
+from services.api.csv_safety import formula_safe
 from services.api.trends.suppression import Cell, protect
 from services.geography import Geography
 from services.store import EventRow
@@ -166,7 +166,12 @@ def trends(store: Any, geography: Geography, *, rows: str, cols: str | None,
 def as_csv(result: dict[str, Any]) -> str:
     """The table as CSV: a header of column labels, one line per row, then the totals."""
     buffer = io.StringIO()
-    write: Callable[[list[Any]], Any] = csv.writer(buffer, lineterminator="\n").writerow
+    # RFC 4180 line ends: with "\n" alone, a cell holding "\r" went out unquoted and split its row.
+    writer = csv.writer(buffer, lineterminator="\r\n")
+
+    def write(cells: list[Any]) -> None:
+        writer.writerow([formula_safe(cell) for cell in cells])
+
     two_way = result["row_totals"] is not None
     header = [result["rows_by"]] + [c["label"] if result["cols_by"] != "area" else
                                     f"{c['label']} ({c['key']})" for c in result["cols"]]
