@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
 
+from services.ops.logs import configure_logging, log_startup
 from services.settings import Settings
+from streams.transport import TransportError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,11 +46,29 @@ def _parser() -> argparse.ArgumentParser:
     disable = users.add_parser("disable", help="disable an account")
     disable.add_argument("name")
 
-    sub.add_parser("pipeline", help="run only the pipeline stages (normaliser, detectors, alert builder)")
+    pipeline = sub.add_parser("pipeline", help="run only the pipeline stages (normaliser, "
+                              "detectors, alert builder, notifier)")
+    pipeline.add_argument("--stage", action="append", metavar="NAME",
+                          choices=["normaliser", "detector", "alert-builder", "notifier"],
+                          help="run only this stage (repeat for several; default: all), so each "
+                          "stage can be its own process")
+
+    worker = sub.add_parser("worker", help="run one stream worker of the scaled deployment "
+                            "(Kafka; start several of a role to share its partitions; one "
+                            "sweeper and one notifier)")
+    worker.add_argument("role", choices=["normaliser", "detector", "alert-builder", "sweeper",
+                                         "notifier"])
 
     api = sub.add_parser("api", help="run only the HTTP API and web UI (e.g. replicas of the scaled deployment)")
     api.add_argument("--host")
     api.add_argument("--port", type=int)
+
+    backup = sub.add_parser("backup", help="back up the embedded log, store and key into one "
+                            "file (safe while the system runs)")
+    backup.add_argument("--out", type=Path, required=True, help="the backup file (.tar.gz)")
+    restore = sub.add_parser("restore", help="restore a backup into an empty data dir and "
+                             "rebuild the alert index")
+    restore.add_argument("file", type=Path)
 
     sim = sub.add_parser("simulate", help="write a seeded simulated stream with planted threats")
     sim.add_argument("--out", type=Path, required=True)
@@ -81,15 +100,21 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (`ews detect series ... | head`): not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except TransportError as exc:
+        # The log or the broker cannot be used (disk full, read-only, unreachable): say why.
+        print(f"ews: error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides = {key: value for key, value in (("data_dir", args.data_dir),
                                                ("host", getattr(args, "host", None)),
                                                ("port", getattr(args, "port", None)))
                  if value is not None}
     settings = Settings(**overrides)
+    configure_logging(settings)
+    if args.command in ("up", "api", "pipeline", "worker"):
+        log_startup(settings, args.command)
     match args.command:
         case "up":
             from services.up import up
@@ -112,7 +137,28 @@ def _run(args: argparse.Namespace) -> int:
         case "pipeline":
             from services.pipeline.run import run_forever
 
-            return run_forever(settings)
+            if settings.metrics_port:
+                from services.ops import serve_metrics
+
+                serve_metrics(settings.metrics_port, settings.host)
+            return run_forever(settings, stages=args.stage)
+        case "worker":
+            from services.workers import WorkerSettings, run_worker
+
+            return run_worker(settings, args.role, WorkerSettings())
+        case "backup" | "restore":
+            import json
+
+            from services.ops import BackupError, backup, restore
+
+            try:
+                manifest = (backup(settings, args.out) if args.command == "backup"
+                            else restore(settings, args.file))
+            except BackupError as exc:
+                print(f"ews: error: {exc}", file=sys.stderr)
+                return 1
+            print(json.dumps(manifest, indent=2))
+            return 0
         case "simulate":
             from services.simulate import simulate_command
 

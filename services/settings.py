@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,6 +54,20 @@ class Settings(BaseSettings):
         default=6, ge=0, le=23, description="Hour (UTC) after which yesterday's digest is sent.")
     notify_interval_s: float = Field(
         default=2.0, description="How often the pipeline looks for alert emails to send.")
+    # Rate limits of the API (per process; 0: none); 429 with Retry-After beyond them.
+    rate_limit_per_minute: int = Field(
+        default=1200, description="Requests a minute per API token, signed-in account, or "
+        "open-mode client address.")
+    auth_failures_per_minute: int = Field(
+        default=120, description="Failed sign-ins and requests without valid credentials a "
+        "minute per client address.")
+    # Operations.
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text, or json: one JSON object per line for a log shipper.")
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    metrics_port: int = Field(
+        default=0, description="Where `ews pipeline` serves Prometheus /metrics of its own "
+        "(stage timings; 0: nowhere). The API serves /metrics itself.")
 
     def transport_path(self) -> Path:
         """Where the embedded log lives (only meaningful for a sqlite transport)."""

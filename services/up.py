@@ -100,8 +100,9 @@ def up(settings: Settings, *, demo: bool, replay_seconds: float, out: TextIO) ->
         threads.append(threading.Thread(target=_watch_first_alert, name="first-alert", daemon=True,
                                         args=(system, started, stop, say)))
     app = create_app(system)
+    # log_config=None: uvicorn's records go to the handler the CLI configured (text or JSON).
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
-                                           log_level="warning", lifespan="off"))
+                                           log_level="warning", lifespan="off", log_config=None))
     for thread in threads:
         thread.start()
     say(f"NPS early-warning system on http://{settings.host}:{settings.port}/ "

@@ -12,14 +12,16 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from services.api.alerts.views import router as alerts_router
 from services.api.areas.views import router as areas_router
 from services.api.auth.dependencies import CurrentPrincipal, authorize, install
 from services.api.auth.permissions import ROUTES
 from services.api.auth.views import router as signin_router
+from services.api.limits import BodyLimit
 from services.api.notifications.views import router as notifications_router
 from services.api.pages import router as pages_router
 from services.api.reports.views import router as reports_router
@@ -27,7 +29,11 @@ from services.api.submissions.views import router as submissions_router
 from services.api.subscriptions.views import router as subscriptions_router
 from services.api.trends.views import router as trends_router
 from services.api.users.views import router as users_router
+from services.ingest import IngestUnavailable
+from services.ops.health import readiness
+from services.ops.metrics import HttpMetrics, exposition, system_registry
 from services.pipeline import EmbeddedSystem
+from streams.transport import TransportError
 
 reference_router = APIRouter(prefix="/v1", tags=["reference"])
 
@@ -80,6 +86,7 @@ def create_app(system: EmbeddedSystem, *, account: str | None = None) -> FastAPI
                     "cookie; changes then need the X-CSRF-Token header from GET /v1/me).",
     )
     app.state.system = system
+    app.add_middleware(BodyLimit, upload_bytes=system.settings.max_upload_bytes)
     install(app, system, open_submitter=account or system.settings.default_submitter)
     for router in ROUTERS:
         app.include_router(router, dependencies=[Depends(authorize)])
@@ -98,8 +105,35 @@ def create_app(system: EmbeddedSystem, *, account: str | None = None) -> FastAPI
         ]
         return JSONResponse(status_code=422, content={"detail": "invalid request", "errors": errors})
 
-    @app.get("/healthz", tags=["operations"])
+    @app.exception_handler(IngestUnavailable)
+    @app.exception_handler(TransportError)
+    async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        # The log, the broker or the store cannot take records now: refuse (nothing accepted,
+        # nothing lost) rather than answer 500; the client sends the same records again later.
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"},
+                            content={"detail": f"not accepted: {exc}"})
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
     def healthz() -> dict[str, Any]:
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"],
+             summary="Readiness: store, transport and alert index answer (503 names what does not)")
+    def readyz() -> JSONResponse:
+        checks = readiness(system)
+        ready = all(check.ok for check in checks)
+        return JSONResponse(status_code=200 if ready else 503, content={
+            "status": "ready" if ready else "not ready",
+            "not_ready": [check.name for check in checks if not check.ok],
+            "checks": {check.name: {"ok": check.ok, "detail": check.detail} for check in checks}})
+
+    metrics_registry = system_registry(system)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response,
+             summary="Prometheus metrics (text exposition format)")
+    def metrics() -> Response:
+        return Response(exposition(metrics_registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(HttpMetrics)
 
     return app

@@ -15,10 +15,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from services.store.models import AlertComment, AuditEntry
+from services.store.models import AlertComment, AuditEntry, DetailRead
 
-# Rows nobody may change or remove once written: the audit trail and review comments.
-_APPEND_ONLY = (AuditEntry, AlertComment)
+# Rows nobody may change or remove once written: the audit trails and review comments.
+_APPEND_ONLY = (AuditEntry, AlertComment, DetailRead)
 
 T = TypeVar("T")
 
@@ -94,12 +94,12 @@ def _audit_entries_are_not_rewritten(session: Session, _flush: UOWTransaction,
                                      _instances: object) -> None:
     for entry in session.deleted:
         if isinstance(entry, _APPEND_ONLY):
-            raise AuditIsAppendOnly(f"{entry.__tablename__} {entry.id} of alert {entry.alert_id} "
-                                    "cannot be deleted: the audit trail is append-only")
+            raise AuditIsAppendOnly(f"{entry.__tablename__} {entry.id} cannot be deleted: the "
+                                    "audit trail is append-only")
     for entry in session.dirty:
         if isinstance(entry, _APPEND_ONLY) and session.is_modified(entry):
-            raise AuditIsAppendOnly(f"{entry.__tablename__} {entry.id} of alert {entry.alert_id} "
-                                    "cannot be changed: add a new entry instead")
+            raise AuditIsAppendOnly(f"{entry.__tablename__} {entry.id} cannot be changed: add a "
+                                    "new entry instead")
 
 
 def _audit_statements_only_insert(state: ORMExecuteState) -> None:

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from services.api.alerts import access, review, series, service, structure
 from services.api.alerts.models import AssignmentChange, CommentCreate, SeverityChange, StatusChange
+from services.api.auth import audit
 from services.api.auth.dependencies import CurrentPrincipal
 from services.api.auth.permissions import CLINICAL
 from services.api.index import AlertQuery
@@ -57,6 +58,9 @@ def get_alert(request: Request, alert_id: str, who: CurrentPrincipal) -> dict[st
         raise HTTPException(404, f"no alert {alert_id!r}")
     if who.is_open or who.role == CLINICAL:  # what the review buttons may offer
         shown["next_statuses"] = sorted(review.TRANSITIONS.get(shown["status"], ()))
+    if shown["view"] == "full":
+        audit.record_read(request, who, audit.ALERT_EVIDENCE, resource=alert_id,
+                          items=len(shown.get("reports", [])))
     return shown
 
 
@@ -81,6 +85,8 @@ def get_alert_series(request: Request, alert_id: str, who: CurrentPrincipal) -> 
     found = series.alert_series(system.store, system.geography, alert_id)
     if found is None:
         raise HTTPException(404, f"no alert {alert_id!r}")
+    audit.record_read(request, who, audit.ALERT_SERIES, resource=alert_id,
+                      items=len(found["series"]))
     return found
 
 
@@ -101,7 +107,7 @@ def get_alert_structure(request: Request, alert_id: str, who: CurrentPrincipal) 
 @router.get("/signals", summary="Detector hits, with what the alert builder did and why")
 def list_signals(
     request: Request,
-    _who: CurrentPrincipal,
+    who: CurrentPrincipal,
     detector: str | None = None,
     disposition: str | None = None,
     area: str | None = None,
@@ -109,9 +115,13 @@ def list_signals(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    return service.list_signals(request.app.state.system.store, detector=detector,
-                                disposition=disposition, area=area, substance_key=substance_key,
-                                limit=limit, offset=offset)
+    found = service.list_signals(request.app.state.system.store, detector=detector,
+                                 disposition=disposition, area=area, substance_key=substance_key,
+                                 limit=limit, offset=offset)
+    if found["signals"]:  # an empty answer shows no case
+        audit.record_read(request, who, audit.SIGNALS, resource=str(request.url.query) or None,
+                          items=len(found["signals"]))
+    return found
 
 
 @router.get("/review/queue", tags=["review"],

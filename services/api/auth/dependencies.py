@@ -7,14 +7,14 @@ up in `permissions.ROUTES`: a route missing from the table is refused, never let
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 
-from services.api.auth.keys import signing_key, unsign
+from services.api.auth.keys import same, signing_key, unsign
 from services.api.auth.permissions import rule_for
 from services.api.auth.principal import Principal
+from services.api.auth.ratelimit import RateLimited, RateLimiter
 from services.api.users import service as users
 from services.pipeline import EmbeddedSystem
 
@@ -29,6 +29,38 @@ def install(app: FastAPI, system: EmbeddedSystem, *, open_submitter: str) -> Non
     app.state.signing_key = signing_key(system.settings)
     app.state.open_submitter = open_submitter
     app.state.accounts_exist = False
+    app.state.request_limits = RateLimiter(system.settings.rate_limit_per_minute)
+    app.state.failure_limits = RateLimiter(system.settings.auth_failures_per_minute)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def check_failures(request: Request) -> str:
+    """Refuse (429) an address that failed to authenticate too often lately; its limiter key.
+
+    Checked before any credential is looked at, so that a guesser learns nothing more once
+    refused; each failure is then charged with `failed`.
+    """
+    key = f"address:{client_address(request)}"
+    wait = request.app.state.failure_limits.wait(key)
+    if wait > 0:
+        raise RateLimited(wait, "failed sign-ins or requests without valid credentials from "
+                                "this address")
+    return key
+
+
+def failed(request: Request, key: str) -> None:
+    request.app.state.failure_limits.spend(key)
+
+
+def _limit_key(request: Request, principal: Principal) -> str:
+    if principal.via == "token":
+        return f"token:{principal.token_id}"
+    if principal.via == "session":
+        return f"account:{principal.account_id}"
+    return f"open:{client_address(request)}"
 
 
 def accounts_exist(request: Request) -> bool:
@@ -83,7 +115,7 @@ def check_csrf(request: Request, principal: Principal, submitted: str | None = N
     if principal.via != "session" or request.method in SAFE_METHODS:
         return
     sent = submitted if submitted is not None else request.headers.get(CSRF_HEADER, "")
-    if not sent or not principal.csrf_token or not hmac.compare_digest(sent, principal.csrf_token):
+    if not sent or not principal.csrf_token or not same(sent, principal.csrf_token):
         raise HTTPException(403, f"missing or wrong CSRF token: send the session's token (from "
                                  f"GET /v1/me) in the {CSRF_HEADER} header")
 
@@ -95,10 +127,17 @@ def authorize(request: Request) -> Principal:
     rule = rule_for(method, getattr(route, "path", ""))
     if rule is None:
         raise HTTPException(403, "this route has no entry in the permission table")
-    principal = identify(request)
+    failures = check_failures(request)
+    try:
+        principal = identify(request)
+    except HTTPException:
+        failed(request, failures)
+        raise
     if principal is None:
+        failed(request, failures)
         raise HTTPException(401, "sign in at /signin, or send `Authorization: Bearer <token>`",
                             headers=_BEARER)
+    request.app.state.request_limits.check(_limit_key(request, principal), "requests")
     if principal.is_open:
         if not rule.open:
             raise HTTPException(401, "this needs an account; none exists yet: create one with "

@@ -33,7 +33,7 @@ def signing_key(settings: Settings) -> bytes:
 
 
 def sha256_hex(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,18 @@ def parse_token(token: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
+def same(given: str, expected: str) -> bool:
+    """Constant-time equality of two strings, whatever characters the caller sent.
+
+    `hmac.compare_digest` refuses str with non-ASCII characters (a TypeError, so a 500 for a
+    cookie or header of the caller's choosing); compared as UTF-8 bytes, they are just unequal.
+    """
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
+                               expected.encode("utf-8", "surrogatepass"))
+
+
 def token_matches(secret: str, salt: str, secret_hash: str) -> bool:
-    return hmac.compare_digest(sha256_hex(salt, secret), secret_hash)
+    return same(sha256_hex(salt, secret), secret_hash)
 
 
 def _signature(key: bytes, value: str) -> str:
@@ -83,7 +93,7 @@ def sign(key: bytes, value: str) -> str:
 def unsign(key: bytes, signed: str) -> str | None:
     """The value of a signed string whose signature is good, else None."""
     value, _, signature = signed.rpartition(".")
-    if not value or not hmac.compare_digest(_signature(key, value), signature):
+    if not value or not same(signature, _signature(key, value)):
         return None
     return value
 

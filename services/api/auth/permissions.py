@@ -80,6 +80,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
         narrowed="as above; rows naming another lab are dead-lettered"),
     ("GET", "/v1/deadletter"): Rule(frozenset({ADMIN}), open=True,
                                     narrowed="every submitter's: operations only"),
+    ("POST", "/v1/deadletter/replay"): Rule(frozenset({ADMIN}), open=True,
+                                            narrowed="every submitter's, each checked as its account now is"),
     # The processing state of one's own submissions.
     ("GET", "/v1/submissions"): Rule(frozenset({CLINICAL, FORENSIC}), narrowed="own only"),
     ("GET", "/v1/submissions/deadletters"): Rule(frozenset({CLINICAL, FORENSIC}),
@@ -137,7 +139,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
 }
 
 # Outside /v1: open to everyone (the sign-in page must be reachable before signing in).
-PUBLIC_PATHS: frozenset[str] = frozenset({"/healthz", "/signin", "/web/{name}", "/docs",
+PUBLIC_PATHS: frozenset[str] = frozenset({"/healthz", "/readyz", "/metrics", "/signin", "/web/{name}", "/docs",
                                          "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
 # The dashboard's pages (services/api/pages.py): the roles of the API each one reads. Nobody
 # signed in: the sign-in form; a role not listed: 403 (open mode: every page).

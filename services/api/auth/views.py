@@ -8,7 +8,6 @@ CSRF by a double-submitted token (a signed cookie and a hidden field that must a
 
 from __future__ import annotations
 
-import hmac
 import html
 import threading
 import time
@@ -17,8 +16,15 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.api.auth.dependencies import SESSION_COOKIE, check_csrf, identify
-from services.api.auth.keys import random_token, sign, unsign
+from services.api.auth.dependencies import (
+    SESSION_COOKIE,
+    check_csrf,
+    check_failures,
+    failed,
+    identify,
+)
+from services.api.auth.ratelimit import RateLimited
+from services.api.auth.keys import random_token, same, sign, unsign
 from services.api.users import service as users
 
 router = APIRouter(include_in_schema=False)
@@ -107,17 +113,28 @@ def signin(request: Request, username: Annotated[str, Form(max_length=64)],
            next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
     cookie = request.cookies.get(SIGNIN_COOKIE)
     expected = unsign(request.app.state.signing_key, cookie) if cookie else None
-    if not expected or not csrf_token or not hmac.compare_digest(expected, csrf_token):
+    if not expected or not csrf_token or not same(csrf_token, expected):
         return _form(request, message="The form expired; please sign in again.",
                      username=username, target=next, status=403)
     if _throttle.blocked(username):
-        return _form(request, message="Too many wrong passwords; try again in 15 minutes.",
-                     username=username, target=next, status=429)
+        response = _form(request, message="Too many wrong passwords; try again in 15 minutes.",
+                         username=username, target=next, status=429)
+        response.headers["Retry-After"] = str(int(_FAILURE_WINDOW_S))
+        return response
+    try:
+        failures = check_failures(request)
+    except RateLimited as exc:
+        response = _form(request, message=f"Too many failed sign-ins from your address; try "
+                         f"again in {exc.retry_after} s.", username=username, target=next,
+                         status=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     settings = request.app.state.system.settings
     signed_in = users.sign_in(request.app.state.system.store, username, password,
                               hours=settings.session_hours)
     if signed_in is None:
         _throttle.failed(username)
+        failed(request, failures)
         return _form(request, message="Wrong username or password.", username=username,
                      target=next, status=401)
     _throttle.succeeded(username)

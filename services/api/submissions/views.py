@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
+from services.api.auth import audit
 from services.api.auth.dependencies import CurrentPrincipal
 from services.api.submissions import service
 
@@ -28,8 +29,12 @@ def list_dead_letters(request: Request, who: CurrentPrincipal,
                       source: Annotated[str | None, Query(max_length=16)] = None,
                       limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                       offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
-    return service.dead_letters(request.app.state.system, who, source=source, limit=limit,
-                                offset=offset)
+    found = service.dead_letters(request.app.state.system, who, source=source, limit=limit,
+                                 offset=offset)
+    if found["dead_letters"]:  # one's own raw records, but still narratives and patient fields
+        audit.record_read(request, who, audit.DEAD_LETTERS,
+                          resource=str(request.url.query) or None, items=len(found["dead_letters"]))
+    return found
 
 
 @router.get("/submissions/{submission_id}", summary="One of your submissions and its state")
