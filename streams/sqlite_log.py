@@ -9,6 +9,7 @@ them one writer at a time and readers that never block. Appends are committed wi
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -42,12 +43,19 @@ class SqliteLog:
 
     def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TransportError(f"cannot make the folder of the log at {self.path}: {exc}") from exc
         self._synchronous = synchronous
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._conn().executescript(_SCHEMA)
+        try:
+            self._conn().executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            self._forget_conn()
+            raise self._cannot_open(exc) from exc
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -55,14 +63,21 @@ class SqliteLog:
             try:
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                        check_same_thread=False)
+            except sqlite3.Error as exc:
+                raise self._cannot_open(exc) from exc
+            try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(f"PRAGMA synchronous={self._synchronous}")
             except sqlite3.Error as exc:
-                raise TransportError(f"cannot open the log at {self.path}: {exc}") from exc
+                conn.close()
+                raise self._cannot_open(exc) from exc
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
         return conn
+
+    def _cannot_open(self, exc: sqlite3.Error) -> TransportError:
+        return TransportError(f"cannot open the log at {self.path}: {_cause(exc, self.path)}")
 
     def _write(self, rows: list[tuple[str, str | None, str, float]]) -> None:
         conn = self._conn()
@@ -71,12 +86,36 @@ class SqliteLog:
             conn.executemany("INSERT INTO log (topic, key, value, ts) VALUES (?, ?, ?, ?)", rows)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            self._abandon(conn, exc)
+            raise TransportError(
+                f"could not append to the log at {self.path}: {_cause(exc, self.path)}; "
+                "nothing was accepted"
+            ) from exc
+
+    def _abandon(self, conn: sqlite3.Connection, exc: sqlite3.Error) -> None:
+        """After a failed write: roll back what is left. A connection that found the log
+        read-only (opened read-only, or an I/O error) is replaced on next use, so that the log is
+        written again as soon as it is writable again; a full disk needs no new connection."""
+        try:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            raise TransportError(
-                f"could not append to the log at {self.path} ({exc}); nothing was accepted: "
-                "check disk space and permissions"
-            ) from exc
+        except sqlite3.Error:
+            pass  # the transaction dies with the connection
+        if getattr(exc, "sqlite_errorname", "") != "SQLITE_FULL":
+            self._forget_conn()
+
+    def _forget_conn(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._lock:
+            if conn in self._connections:
+                self._connections.remove(conn)
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass
 
     def produce(self, topic: str, value: dict[str, Any], key: str | None = None) -> None:
         self.produce_many(topic, [(key, value)])
@@ -145,9 +184,9 @@ class SqliteLog:
             )
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise TransportError(f"could not commit offsets of {group!r}: {exc}") from exc
+            self._abandon(conn, exc)
+            raise TransportError(f"could not commit offsets of {group!r} to the log at "
+                                 f"{self.path}: {_cause(exc, self.path)}") from exc
 
     def close(self) -> None:
         with self._lock:
@@ -155,6 +194,22 @@ class SqliteLog:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+
+
+def _cause(exc: sqlite3.Error, path: Path) -> str:
+    """What went wrong, in the operator's words, with SQLite's own message after it."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_FULL":
+        return f"the disk is full ({exc}): free some space"
+    # The log needs its file and, for the WAL and its index, its folder writable.
+    read_only = [str(p) for p in (path.parent, path) if p.exists() and not os.access(p, os.W_OK)]
+    if name.startswith("SQLITE_READONLY") or name == "SQLITE_PERM" or read_only:
+        return (f"the log is read-only ({exc}; not writable: {', '.join(read_only) or 'the file'})"
+                ": check the permissions of its folder and files, and that its file system is "
+                "mounted read-write")
+    if name.startswith("SQLITE_IOERR") or name == "SQLITE_CANTOPEN":
+        return f"the disk cannot be written or read ({exc}): check the disk and its mount"
+    return f"{exc}: check disk space and permissions"
 
 
 class SqliteConsumer:

@@ -15,8 +15,9 @@ def run_api(settings: Settings) -> int:
     writable = bool(settings.index) and not settings.index.startswith("tantivy")
     system = EmbeddedSystem(settings, index_writable=writable)
     try:
+        # log_config=None: uvicorn's records go to the handler the CLI configured (text or JSON).
         uvicorn.run(create_app(system), host=settings.host, port=settings.port, log_level="info",
-                    lifespan="off")
+                    lifespan="off", log_config=None)
     except KeyboardInterrupt:
         pass
     finally:

@@ -17,16 +17,22 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import select, tuple_
+from sqlalchemy.exc import OperationalError
 
 from services.ingest.files import Row
-from services.ingest.validate import RecordInvalid, submitter_for, validate
+from services.ingest.validate import IngestError, RecordInvalid, submitter_for, validate
 from services.store import Store, Submission
 from streams import topics
 from streams.records import Accepted, DeadLetter
 from streams.schemas import Record
-from streams.transport import Transport
+from streams.transport import Transport, TransportError
 
 OutcomeKind = Literal["accepted", "duplicate", "conflict", "dead_lettered"]
+
+
+class IngestUnavailable(IngestError):
+    """The log or the store cannot be written (disk full, read-only, broker down): the records
+    were not accepted, and sending them again later is safe."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,22 @@ def accept(
     keyed = [(index, record, submitter_for(source, account, record), content_hash(record))
              for index, record in records]
     outcomes: dict[int, Outcome] = {}
+    try:
+        _claim_and_append(store, transport, source, via, received_at, keyed, outcomes)
+    except TransportError as exc:
+        raise IngestUnavailable(f"{exc}; send them again later") from exc
+    except OperationalError as exc:
+        # The claims were rolled back; the records may be in the log already (the commit failed
+        # after the append): resending is safe, the normaliser counts one report_id once.
+        raise IngestUnavailable(
+            f"the store could not record the submissions ({exc.orig}); nothing was accepted: "
+            "check disk space and permissions, then send them again") from exc
+    return [outcomes[index] for index, _ in records]
+
+
+def _claim_and_append(store: Store, transport: Transport, source: str, via: str,
+                      received_at: dt.datetime, keyed: list[tuple[int, Record, str, str]],
+                      outcomes: dict[int, Outcome]) -> None:
     with store.session() as session:
         wanted = {(sub, rec.report_id) for _, rec, sub, _ in keyed}  # type: ignore[attr-defined]
         existing: dict[tuple[str, str], str] = {}
@@ -107,7 +129,6 @@ def accept(
         session.flush()
         transport.produce_many(topics.raw(source), fresh)
         transport.flush()
-    return [outcomes[index] for index, _ in records]
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Collection
 
 from services.api.alerts.documents import sync_index
 from services.api.index import index_from_url
@@ -17,6 +18,7 @@ from streams.factory import transport_from_url
 from streams.stage import Stage, run_stages
 
 log = logging.getLogger(__name__)
+STAGES = ("normaliser", "detector", "alert-builder", "notifier")
 
 
 class EmbeddedSystem:
@@ -42,9 +44,18 @@ class EmbeddedSystem:
 
 
 class Pipeline:
-    """normaliser -> detectors -> alert builder -> index, run round-robin in one thread."""
+    """normaliser -> detectors -> alert builder -> index, run round-robin in one thread.
 
-    def __init__(self, system: EmbeddedSystem) -> None:
+    `only` runs a subset of `STAGES`, so that each stage can be a process of its own (`ews
+    pipeline --stage NAME`): they share the log and the store, and only the process running the
+    alert builder may write the index.
+    """
+
+    def __init__(self, system: EmbeddedSystem, *, only: Collection[str] = STAGES) -> None:
+        unknown = set(only) - set(STAGES)
+        if unknown:
+            raise ValueError(f"unknown stage(s) {', '.join(sorted(unknown))}; "
+                             f"expected {', '.join(STAGES)}")
         from chemistry import resolve  # RDKit loads here, not when the CLI starts
 
         self.system = system
@@ -58,11 +69,15 @@ class Pipeline:
             Stage(transport, "alert-builder", [topics.SIGNALS],
                   handlers.alert_builder(store, system.index, system.geography)),
         ]
+        self.stages = [stage for stage in self.stages if stage.name in only]
+        self.only = frozenset(only)
 
     def recover(self) -> None:
         """Finish what a crash interrupted: unpublished signals, alerts not yet indexed."""
-        handlers.publish_signals(self.system.transport, self.system.store)
-        sync_index(self.system.store, self.system.index, self.system.geography)
+        if "detector" in self.only:
+            handlers.publish_signals(self.system.transport, self.system.store)
+        if "alert-builder" in self.only:
+            sync_index(self.system.store, self.system.index, self.system.geography)
 
     def drain(self, max_idle_rounds: int = 2) -> None:
         """Run until every stage has caught up (for tests, benchmarks and the demo loader)."""
@@ -83,4 +98,5 @@ class Pipeline:
         from services.notify import Notifier
 
         self.recover()
-        run_stages(self.stages, stop, on_idle=Notifier(self.system).tick)
+        notifier = Notifier(self.system) if "notifier" in self.only else None
+        run_stages(self.stages, stop, on_idle=notifier.tick if notifier else None)

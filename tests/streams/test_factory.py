@@ -22,7 +22,8 @@ def test_a_sqlite_url_opens_the_embedded_log(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("url", ["", "kafka:host", "sqlite://", "postgres://x/y",
-                                 "kafka://host?partitions=many", "kafka://host?color=red"])
+                                 "kafka://host?partitions=many", "kafka://host?color=red",
+                                 "kafka://host?delivery_timeout_s=soon"])
 def test_a_bad_url_says_what_is_expected(url: str) -> None:
     with pytest.raises(TransportError, match=r"expected sqlite:///PATH|whole number"):
         transport_from_url(url)
