@@ -183,20 +183,27 @@ def market_anomalies(
                 recent[(measure, drug, unit, obs.area_code)].append(obs)
             elif base_first <= obs.date < first:
                 base[(measure, drug, unit)].append(obs)
-    elasticity = {key: _elasticity(values) for key, values in base.items() if key[0] == "price"}
+    # Per drug (and unit), whichever areas are judged: the elasticity and the national scale.
+    national_of: dict[tuple[str, str, str | None], tuple[float | None, float]] = {}
+
+    def national(key: tuple[str, str, str | None]) -> tuple[float | None, float]:
+        if key not in national_of:
+            history = base.get(key, [])
+            beta = _elasticity(history) if key[0] == "price" and key in base else None
+            national_of[key] = beta, _robust_scale(_values(history, key[0], beta), key[0])
+        return national_of[key]
 
     findings: list[MarketFinding] = []
     for (measure, drug, unit, area), window in sorted(recent.items(), key=lambda kv: str(kv[0])):
-        beta = elasticity.get((measure, drug, unit))
         history = base.get((measure, drug, unit), [])
         hood = {area, *(neighbours or {}).get(area, ())}
         chosen = _baseline(history, area, hood, min_baseline)
         if chosen is None:
             continue
+        beta, national_scale = national((measure, drug, unit))
         scope, pool = chosen
         values, reference = _values(window, measure, beta), _values(pool, measure, beta)
-        national = _values(history, measure, beta)
-        judged = _judge(values, reference, _robust_scale(national, measure), measure,
+        judged = _judge(values, reference, national_scale, measure,
                         z_threshold, min_purity_change, math.log(min_price_change))
         if judged is None:
             continue
@@ -229,16 +236,16 @@ def _values(observations: Sequence[MarketObservation], measure: str,
         return np.array([o.purity_percent for o in observations if o.purity_percent is not None])
     slope = DEFAULT_ELASTICITY if beta is None else beta
     return np.array([
-        math.log(o.price_gbp) - slope * math.log(o.units)
+        math.log(price) - slope * math.log(units)
         for o in observations
-        if o.price_gbp and o.units and o.price_gbp > 0 and o.units > 0
+        if (price := o.price_gbp) and (units := o.units) and price > 0 and units > 0
     ])
 
 
 def _elasticity(observations: Sequence[MarketObservation]) -> float:
     """Bulk-discount exponent of price on quantity (log-log least squares), clipped."""
-    pairs = np.array([(math.log(o.units), math.log(o.price_gbp)) for o in observations
-                      if o.price_gbp and o.units and o.price_gbp > 0 and o.units > 0])
+    pairs = np.array([(math.log(units), math.log(price)) for o in observations
+                      if (price := o.price_gbp) and (units := o.units) and price > 0 and units > 0])
     if len(pairs) < 10 or np.ptp(pairs[:, 0]) < math.log(2):
         return DEFAULT_ELASTICITY
     slope = np.polyfit(pairs[:, 0], pairs[:, 1], 1)[0]

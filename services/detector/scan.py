@@ -289,16 +289,29 @@ def space_time_scan(
     # ... that is n >= need, an integer comparison (fast on the replicates' int32 counts).
     need = np.minimum(np.floor(threshold) + 1, np.iinfo(np.int32).max).astype(np.int32)
     expected_flat = expected.ravel()
-    expected_single = expected_flat.astype(np.float32)  # replicates: half the memory traffic
+    # A zone's cases in any window are at most its cases over the whole study period, which the
+    # permutation keeps: zones that cannot reach `need` anywhere are left out of the replicates
+    # (most of them, for a sparse series); the maxima are the same.
+    live = (zone_cases[:, :, None] >= need.reshape(expected.shape)).any(axis=(1, 2))
+    # Replicate cells are laid out (k, centre, w): adding one more area to every zone at once is
+    # then a sum of contiguous blocks (the maximum does not depend on the layout).
+    live_order = np.ascontiguousarray(order[live].T)
+    live_need = need.reshape(expected.shape)[live].transpose(1, 0, 2).ravel()
+    # replicates: single precision, half the memory traffic
+    expected_single = expected[live].transpose(1, 0, 2).ravel().astype(np.float32)
 
     def max_llr(recent: np.ndarray) -> np.ndarray:
         """Largest llr per leading index of ``recent[rep, area, w]`` (cases in the last w+1)."""
-        inside = np.cumsum(recent[:, order, :], axis=2, dtype=np.int32)
-        inside = inside.reshape(recent.shape[0], -1)
-        hit = np.flatnonzero(inside >= need)
         best = np.zeros(recent.shape[0])
+        if not live_need.size:
+            return best
+        inside = recent[:, live_order, :].astype(np.int32, copy=False)  # (rep, k, centre, w)
+        for k in range(1, inside.shape[1]):
+            inside[:, k] += inside[:, k - 1]
+        inside = inside.reshape(recent.shape[0], -1)
+        hit = np.flatnonzero(inside >= live_need)
         if hit.size:
-            rep, cell = np.divmod(hit, threshold.size)
+            rep, cell = np.divmod(hit, live_need.size)
             llr = _llr_above(inside.ravel()[hit], expected_single[cell], total)
             starts = np.flatnonzero(np.r_[True, rep[1:] != rep[:-1]])
             best[rep[starts]] = np.maximum.reduceat(llr, starts)
@@ -309,7 +322,8 @@ def space_time_scan(
     observed_llr = np.where(inside.ravel() > threshold,
                             poisson_llr(inside.ravel(), expected_flat, total), 0.0)
     observed_llr = observed_llr.reshape(expected.shape)
-    null = _replicate_maxima(c, window, order.size, replicates, seed, max_llr)
+    null = (_replicate_maxima(c, window, order.size, replicates, seed, max_llr) if live.any()
+            else np.zeros(replicates))  # no replicate can have a cluster
 
     clusters: list[ScanCluster] = []
     used = np.zeros(n_areas, dtype=bool)

@@ -16,8 +16,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from services.detector.deaths import death_clusters, death_signals, deaths_from_events
-from services.detector.market import market_anomalies, market_signals, observation_from_event
-from services.detector.presentation import presentation_clusters, presentation_signals, reports_from_events
+from services.detector.market import (
+    MarketObservation,
+    market_anomalies,
+    market_signals,
+    observation_from_event,
+)
+from services.detector.presentation import (
+    ClinicalReport,
+    presentation_clusters,
+    presentation_signals,
+    reports_from_events,
+)
 from services.detector.scan import Zones, scan_events, scan_signals, zones_from_geography
 from services.detector.state import UNCOUNTED_CLASSES
 from services.geography import Geography
@@ -38,12 +48,21 @@ SCAN_BASELINE_DAYS = 168
 
 @dataclass
 class Sweeper:
-    """The recent events of the stream, in memory, and the last day swept (per process)."""
+    """The recent events of the stream, in memory, and the last day swept (per process).
+
+    Besides ``events`` (in arrival order), it keeps them by source and by day, and what the
+    detectors derive from each event (a clinical report, a market observation), so that a
+    sweep costs what its detectors do rather than a pass over the whole year every day.
+    """
 
     geography: Geography
     events: dict[str, Event] = field(default_factory=dict)
     last_swept: dt.date | None = None
     _zones: Zones | None = None
+    _by_source: dict[str, dict[str, Event]] = field(default_factory=lambda: defaultdict(dict))
+    _by_day: dict[dt.date, list[str]] = field(default_factory=lambda: defaultdict(list))
+    _clinical: dict[str, ClinicalReport] = field(default_factory=dict)  # ridr event id ->
+    _observations: dict[str, MarketObservation] = field(default_factory=dict)  # market event id ->
 
     @property
     def zones(self) -> Zones:
@@ -53,7 +72,11 @@ class Sweeper:
 
     def load(self, events: Iterable[Event], latest: dt.date | None) -> None:
         """Start from the stored events (after a restart): the latest day counts as swept."""
-        self.events = {event.event_id: event for event in events}
+        self.events = {}
+        self._by_source, self._by_day = defaultdict(dict), defaultdict(list)
+        self._clinical, self._observations = {}, {}
+        for event in events:
+            self._keep(event)
         self.last_swept = latest - dt.timedelta(days=1) if latest else None
 
     def add(self, event: Event) -> list[Signal]:
@@ -67,38 +90,81 @@ class Sweeper:
             for offset in range((day - first).days):
                 signals += self.sweep(first + dt.timedelta(days=offset))
             self.last_swept = day - dt.timedelta(days=1)
-        self.events[event.event_id] = event
+        self._keep(event)
         return signals
+
+    def _keep(self, event: Event) -> None:
+        event = _compact(event)
+        known = self.events.get(event.event_id)
+        if known is not None:
+            self._forget(known)  # a replaced event keeps its place, as in a dict
+        self.events[event.event_id] = event
+        self._by_source[event.source][event.event_id] = event
+        self._by_day[event.date].append(event.event_id)
+        if event.source == "ridr":
+            self._clinical[event.event_id] = reports_from_events([event])[0]
+        elif event.source == "market":
+            self._observations[event.event_id] = observation_from_event(
+                event, price_gbp=event.price_gbp, quantity=event.quantity, unit=event.unit)
+
+    def _forget(self, event: Event) -> None:
+        """Drop what was derived from an event (its place in `events` is the caller's)."""
+        day = self._by_day.get(event.date)
+        if day is not None and event.event_id in day:
+            day.remove(event.event_id)
+        self._clinical.pop(event.event_id, None)
+        self._observations.pop(event.event_id, None)
+
+    def _evict(self, oldest: dt.date) -> None:
+        """Forget every event dated before `oldest`."""
+        for day in sorted(d for d in self._by_day if d < oldest):
+            for event_id in self._by_day.pop(day):
+                event = self.events.pop(event_id)
+                self._by_source[event.source].pop(event_id, None)
+                self._clinical.pop(event_id, None)
+                self._observations.pop(event_id, None)
+
+    def _window(self, as_of: dt.date) -> dict[str, list[Event]]:
+        """The events dated up to `as_of`, by source, each in arrival order."""
+        later = any(day > as_of and ids for day, ids in self._by_day.items())
+        by_source: dict[str, list[Event]] = defaultdict(list)
+        for source, events in self._by_source.items():
+            if events:
+                by_source[source] = ([e for e in events.values() if e.date <= as_of] if later
+                                     else list(events.values()))
+        return by_source
 
     def sweep(self, as_of: dt.date) -> list[Signal]:
         """Every windowed detector over the events seen so far, as of the end of `as_of`."""
-        oldest = as_of - dt.timedelta(days=LOOKBACK_DAYS)
-        for event_id in [i for i, e in self.events.items() if e.date < oldest]:
-            del self.events[event_id]
-        window = [event for event in self.events.values() if event.date <= as_of]
-        by_source: dict[str, list[Event]] = defaultdict(list)
-        for event in window:
-            by_source[event.source].append(event)
+        self._evict(as_of - dt.timedelta(days=LOOKBACK_DAYS))
+        by_source = self._window(as_of)
         neighbours = self.geography.neighbours
         signals: list[Signal] = []
         if as_of.toordinal() % CLUSTER_EVERY_DAYS == 0:
             signals += presentation_signals(
-                presentation_clusters(reports_from_events(by_source["ridr"]), neighbours,
+                presentation_clusters(self._clinical_reports(by_source["ridr"]), neighbours,
                                       as_of=as_of),
                 by_source["ridr"])
             signals += death_signals(
                 death_clusters(deaths_from_events(by_source["death"]), neighbours, as_of=as_of),
                 by_source["death"])
             signals += self._scans(by_source, as_of)
-        today = [event for event in by_source["market"] if event.date == as_of]
+        today = {self.events[i].area_code for i in self._by_day.get(as_of, ())
+                 if self.events[i].source == "market"}
         if today:
-            observations = [observation_from_event(e, price_gbp=e.price_gbp, quantity=e.quantity,
-                                                   unit=e.unit) for e in by_source["market"]]
+            observations = [self._observations[e.event_id] for e in by_source["market"]]
             signals += market_signals(
-                market_anomalies(observations, as_of=as_of, neighbours=neighbours,
-                                 areas={e.area_code for e in today}),
+                market_anomalies(observations, as_of=as_of, neighbours=neighbours, areas=today),
                 by_source["market"])
         return signals
+
+    def _clinical_reports(self, events: list[Event]) -> list[ClinicalReport]:
+        """`reports_from_events(events)`, from the reports derived as the events came."""
+        seen: dict[str, ClinicalReport] = {}
+        for event in events:
+            if event.report_key not in seen:
+                seen[event.report_key] = self._clinical[event.event_id]
+        return list(seen.values())
 
     def _scans(self, by_source: dict[str, list[Event]], as_of: dt.date) -> list[Signal]:
         """A space-time scan per class whose recent harm reports are up nationally."""
@@ -115,6 +181,20 @@ class Sweeper:
                                      scans_per_year=365.25 / CLUSTER_EVERY_DAYS)
                 signals += scan_signals(result, events, subject="class", value=klass, source=source)
         return signals
+
+
+# pydantic gives every model instance its own set of the fields given (35 names, 2 KB): more than
+# half of what a year of events costs the sweeper. Its events share one set per distinct set.
+_FIELDS_SETS: dict[frozenset[str], set[str]] = {}
+
+
+def _compact(event: Event) -> Event:
+    """The same event, sharing its set of given fields with the sweeper's other events."""
+    given = event.__pydantic_fields_set__
+    shared = _FIELDS_SETS.setdefault(frozenset(given), set(given))
+    if given is shared:
+        return event
+    return Event.model_construct(_fields_set=shared, **event.__dict__)
 
 
 def _rising(events: list[Event], as_of: dt.date) -> bool:

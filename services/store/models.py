@@ -108,6 +108,8 @@ class SeriesReport(Base):
     """Which report counted in which series-period (two mentions of one class count once)."""
 
     __tablename__ = "series_report"
+    # The detector looks a batch's reports up by report_key: without it, a scan of the table.
+    __table_args__ = (Index("ix_series_report_report", "report_key"),)
 
     dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
     value: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -133,7 +135,9 @@ class SignalRow(Base):
     """Every detector hit, with what the alert builder did with it and why."""
 
     __tablename__ = "signal"
-    __table_args__ = (Index("ix_signal_alert", "alert_id"), Index("ix_signal_detector", "detector"))
+    __table_args__ = (Index("ix_signal_alert", "alert_id"), Index("ix_signal_detector", "detector"),
+                      # the outbox's "not yet published, oldest first", without a scan
+                      Index("ix_signal_outbox", "published", "detected_at"))
 
     signal_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     detector: Mapped[str] = mapped_column(String(40))
@@ -335,3 +339,25 @@ class DigestSent(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     attempted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class DetailRead(Base):
+    """Who read clinical detail (case-level evidence, raw records), what, and when. Append-only.
+
+    Kept apart from the review audit trail (`AuditEntry`): reads are far more frequent than
+    review changes, and would bury them.
+    """
+
+    __tablename__ = "detail_read"
+    __table_args__ = (Index("ix_detail_read_at", "at"), Index("ix_detail_read_actor", "actor"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))  # role:username, or the open-mode submitter
+    via: Mapped[str] = mapped_column(String(16))  # token, session or open
+    token_id: Mapped[str | None] = mapped_column(String(32))
+    client: Mapped[str | None] = mapped_column(String(64))  # the caller's address
+    what: Mapped[str] = mapped_column(String(40))  # alert_evidence, alert_series, signals, ...
+    route: Mapped[str] = mapped_column(String(200))
+    resource: Mapped[str | None] = mapped_column(Text)  # alert id, or the query's filters
+    items: Mapped[int] = mapped_column(Integer, default=0)  # how many cases or records were shown
