@@ -129,6 +129,8 @@ EXAMPLES: dict[tuple[str, str], Callable[[World], list[Call]]] = {
         Call("POST", f"/v1/reports/{source}/files", _file(source), narrowed=_submits(source, 202))
         for source in ("ridr", "forensic")],
     ("GET", "/v1/deadletter"): lambda w: [Call("GET", "/v1/deadletter")],
+    ("POST", "/v1/deadletter/replay"): lambda w: [
+        Call("POST", "/v1/deadletter/replay", {"json": {"ids": ["0-999999"]}})],
     ("GET", "/v1/submissions"): lambda w: [Call("GET", "/v1/submissions")],
     ("GET", "/v1/submissions/deadletters"): lambda w: [Call("GET", "/v1/submissions/deadletters")],
     ("GET", "/v1/submissions/{submission_id}"): lambda w: [

@@ -123,7 +123,7 @@ def submit_file(system: EmbeddedSystem, source: str, who: Principal, filename: s
 
 def dead_letters(system: EmbeddedSystem, *, source: str | None, limit: int, offset: int) -> dict[str, Any]:
     letters = [
-        {"offset": message.offset, **message.value}
+        {"id": f"{message.partition}-{message.offset}", "offset": message.offset, **message.value}
         for message in system.transport.read_all(topics.DEADLETTER)
         if source is None or message.value.get("source") == source
     ]

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.api.auth import audit
 from services.api.auth.dependencies import CurrentPrincipal
 from services.api.auth.principal import Principal
-from services.api.reports import service
+from services.api.reports import replay, service
 from services.ingest import FileFormatError, Outcome, UnknownSource
+from services.ingest.json_input import JsonRefused, loads
 from streams.schemas import SCHEMA_VERSION, SCHEMAS
 
 router = APIRouter(prefix="/v1", tags=["reports"])
@@ -53,13 +55,10 @@ async def submit_reports(request: Request, source: SourceParam, who: CurrentPrin
     _may_submit(who, source)
     body = await _read_limited(request, system.settings.max_upload_bytes)
     try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        payload = loads(body)
+    except (JsonRefused, UnicodeDecodeError) as exc:
         return _invalid([{"index": 0, "field": "(body)", "problem": f"not valid JSON: {exc}"}],
                         "the request body is not valid JSON")
-    except RecursionError:
-        return _invalid([{"index": 0, "field": "(body)", "problem": "JSON nested too deeply"}],
-                        "the request body is nested too deeply")
     try:
         outcomes = service.submit_json(system, source, who, payload)
     except service.BatchInvalid as exc:
@@ -88,10 +87,44 @@ async def upload_file(request: Request, source: SourceParam, who: CurrentPrincip
 
 
 @router.get("/deadletter", summary="Records that could not go on, with why")
-def list_dead_letters(request: Request, _who: CurrentPrincipal, source: str | None = None,
+def list_dead_letters(request: Request, who: CurrentPrincipal, source: str | None = None,
                       limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                       offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
-    return service.dead_letters(request.app.state.system, source=source, limit=limit, offset=offset)
+    found = service.dead_letters(request.app.state.system, source=source, limit=limit,
+                                 offset=offset)
+    _audit_dead_letters(request, who, found)
+    return found
+
+
+def _audit_dead_letters(request: Request, who: Principal, found: dict[str, Any]) -> None:
+    """Dead letters carry the raw records (narratives, patient fields): their reads are audited."""
+    if found["dead_letters"]:
+        audit.record_read(request, who, audit.DEAD_LETTERS,
+                          resource=str(request.url.query) or None, items=len(found["dead_letters"]))
+
+
+class ReplayRequest(BaseModel):
+    """Which dead letters to replay: by id, or every one of a source, or (`all`) every one."""
+
+    model_config = ConfigDict(extra="forbid")
+    ids: list[Annotated[str, StringConstraints(pattern=r"^\d+-\d+$")]] | None = Field(
+        None, max_length=10_000, description="dead-letter ids (\"partition-offset\")")
+    source: str | None = None
+    all: bool = False
+
+
+@router.post("/deadletter/replay", summary="Try dead letters again, with today's rules")
+def replay_dead_letters(request: Request, body: ReplayRequest, _who: CurrentPrincipal) -> dict[str, Any]:
+    if body.ids is None and body.source is None and not body.all:
+        raise HTTPException(422, "name the dead letters to replay: ids, a source, or all=true")
+    if body.source is not None:
+        _known(body.source)
+    found = replay.replay(request.app.state.system, ids=body.ids, source=body.source,
+                          open_submitter=request.app.state.open_submitter)
+    counts: dict[str, int] = {}
+    for item in found:
+        counts[item.outcome] = counts.get(item.outcome, 0) + 1
+    return {"counts": counts, "results": [item.as_dict() for item in found]}
 
 
 def _may_submit(who: Principal, source: str) -> None:

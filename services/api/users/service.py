@@ -262,3 +262,12 @@ def principal_from_session(store: Store, secret: str) -> Principal | None:
 def sign_out(store: Store, session_hash: str) -> None:
     with store.session() as session:
         session.execute(delete(WebSession).where(WebSession.session_hash == session_hash))
+
+
+def principal_of(store: Store, username: str) -> Principal | None:
+    """An enabled account as a caller, for work done on its behalf later (a dead-letter replay)."""
+    with store.session() as session:
+        account = session.execute(select(Account).where(Account.username == username)).scalar_one_or_none()
+        if account is None or account.disabled:
+            return None
+        return _principal(account, "token")
