@@ -1,4 +1,6 @@
-"""Trend counts for intelligence users: small counts suppressed, and not recoverable from totals."""
+"""Trend counts for intelligence users: perturbed by cell key, small ones shown as <5, the same
+reports always given the same number (the cross-query property test is
+tests/api/test_trends_differencing.py)."""
 
 from __future__ import annotations
 
@@ -7,112 +9,73 @@ import datetime as dt
 import io
 import json
 import random
+from collections import Counter
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from scipy.optimize import linprog
 
 from services.api.app import create_app
-from services.api.trends.suppression import Protected, protect
+from services.api.auth.keys import signing_key
+from services.api.trends.perturbation import ALPHA, Perturber, publish
 from services.pipeline import EmbeddedSystem
 from services.store import EventRow
 from tests.api.helpers import BIRMINGHAM, COVENTRY, HARTLEPOOL, Accounts, make_accounts
 
-# --- the suppression itself ---------------------------------------------------------------
+# --- the perturbation itself --------------------------------------------------------------
 
 
-def _published(table: Protected, one_way: bool) -> tuple[list[tuple], dict, np.ndarray]:
-    """The cells (interior and totals) and the equations an attacker knows hold between them."""
-    m = len(table.cells)
-    n = len(table.cells[0]) if m else 1
-    cells: dict[tuple, object] = {("cell", i, j): table.cells[i][j] for i in range(m) for j in range(n)}
-    cells.update({("col", j): table.col_totals[j] for j in range(n)})
-    if not one_way:
-        cells.update({("row", i): table.row_totals[i] for i in range(m)})  # type: ignore[index]
-        cells[("total",)] = table.total
-    keys = list(cells)
-    at = {key: k for k, key in enumerate(keys)}
-    equations = []
-    for j in range(n):
-        equation = np.zeros(len(keys))
-        for i in range(m):
-            equation[at["cell", i, j]] = 1
-        equation[at["col", j]] = -1
-        equations.append(equation)
-    if not one_way:
-        for i in range(m):
-            equation = np.zeros(len(keys))
-            for j in range(n):
-                equation[at["cell", i, j]] = 1
-            equation[at["row", i]] = -1
-            equations.append(equation)
-        equation = np.zeros(len(keys))
-        for j in range(n):
-            equation[at["col", j]] = 1
-        equation[at["total",]] = -1
-        equations.append(equation)
-    return keys, cells, np.array(equations)
+def _two_sided_geometric(k: int) -> float:
+    return (1 - ALPHA) / (1 + ALPHA) * ALPHA ** abs(k)
 
 
-def recoverable(counts: list[list[int]], one_way: bool = False) -> list[tuple]:
-    """Small counts an attacker can pin down: for each, the least and greatest value it can
-    take given every published cell and total, the equations between them, that each "<5" is
-    1 to 4 and that each "*" is 0 or more (linear programming, as tau-ARGUS audits a table)."""
-    table = protect(counts, one_way=one_way)
-    keys, cells, equations = _published(table, one_way)
-    bounds = []
-    for key in keys:
-        cell = cells[key]
-        shown = cell.display()  # type: ignore[attr-defined]
-        bounds.append((1, 4) if shown == "<5" else (0, None) if shown == "*"
-                      else (int(shown), int(shown)))
-    pinned = []
-    for k, key in enumerate(keys):
-        if cells[key].status != "primary":  # type: ignore[attr-defined]
-            continue
-        objective = np.zeros(len(keys))
-        objective[k] = 1
-        low = linprog(objective, A_eq=equations, b_eq=np.zeros(len(equations)), bounds=bounds)
-        high = linprog(-objective, A_eq=equations, b_eq=np.zeros(len(equations)), bounds=bounds)
-        assert low.status == 0 and high.status == 0, "the true table must be feasible"
-        if -high.fun - low.fun < 1e-6:
-            pinned.append((key, cells[key].value))  # type: ignore[attr-defined]
-    return pinned
+def test_noise_follows_its_documented_distribution_and_is_unbounded() -> None:
+    perturber = Perturber(b"test secret")
+    rng = random.Random(1)
+    noise = Counter(perturber.noise(rng.getrandbits(64)) for _ in range(40_000))
+    for k in range(-3, 4):
+        assert abs(noise[k] / 40_000 - _two_sided_geometric(k)) < 0.01, (k, noise[k])
+    assert abs(sum(k * n for k, n in noise.items()) / 40_000) < 0.03  # unbiased
+    assert max(noise) >= 6 and min(noise) <= -6  # no bound an attacker could rely on
 
 
-def test_small_counts_are_shown_as_less_than_five() -> None:
-    table = protect([[0, 3, 12], [7, 9, 30]])
-    assert [c.display() for c in table.cells[0]][:2] == ["0", "<5"]
-    assert table.cells[1][0].display() == "7"  # the cheapest cycle leaves this one alone
-    hidden = [c for row in table.cells for c in row if c.hidden] + [
-        c for c in (*table.row_totals, *table.col_totals, table.total) if c.hidden]  # type: ignore[misc]
-    assert len(hidden) >= 4  # one primary needs three more cells around it, in a cycle
+def test_the_same_reports_get_the_same_number_and_other_reports_another_draw() -> None:
+    perturber = Perturber(b"test secret")
+    reports = [f"ridr/clin/r-{n}" for n in range(40)]
+    key = perturber.cell_key(reports)
+    assert key == perturber.cell_key(list(reversed(reports))) == perturber.cell_key(set(reports))
+    assert publish(40, key, perturber) == publish(40, key, perturber)
+    assert Perturber(b"another secret").cell_key(reports) != key
+    # A count of the same size over other reports is drawn anew: over many such pairs, the
+    # noises agree about as often as two independent draws do (sum of P(k) squared = 0.35).
+    agree = sum(perturber.noise(perturber.cell_key(reports[:20] + [f"x-{n}"]))
+                == perturber.noise(perturber.cell_key(reports[:20] + [f"y-{n}"]))
+                for n in range(4000))
+    expected = sum(_two_sided_geometric(k) ** 2 for k in range(-40, 41))
+    assert abs(agree / 4000 - expected) < 0.03
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_no_small_count_can_be_recovered_from_the_published_cells_and_totals(seed: int) -> None:
-    """Property: for random tables of small and large counts, one-way and two-way, no cell of
-    1-4 is pinned down by what is published."""
-    rng = random.Random(seed)
-    for _ in range(60):
-        one_way = rng.random() < 0.3
-        m, n = rng.randint(1, 7), 1 if one_way else rng.randint(1, 7)
-        values = rng.choice([[0, 0, 1, 2, 3, 4, 5, 7, 12, 30], [0, 1, 1, 2, 9], [1, 2, 3, 4, 40]])
-        counts = [[rng.choice(values) for _ in range(n)] for _ in range(m)]
-        assert recoverable(counts, one_way) == [], (counts, one_way)
+def test_differencing_two_counts_guesses_a_small_count_right_only_as_often_as_chance() -> None:
+    """An area's reports (A plus d more) minus those of a narrower query (A): the difference of
+    the published numbers equals d only when the two noises happen to agree."""
+    perturber = Perturber(b"test secret")
+    rng = random.Random(2)
+    right = 0
+    for trial in range(3000):
+        base = [f"r-{trial}-{n}" for n in range(rng.randint(20, 60))]
+        extra = [f"s-{trial}-{n}" for n in range(rng.randint(1, 4))]
+        wide = publish(len(base) + len(extra), perturber.cell_key(base + extra), perturber)
+        narrow = publish(len(base), perturber.cell_key(base), perturber)
+        right += wide.count - narrow.count == len(extra)  # type: ignore[operator]
+    assert 0.25 < right / 3000 < 0.45
 
 
-def test_a_table_without_small_counts_is_shown_whole() -> None:
-    table = protect([[5, 6], [0, 9]])
-    assert not any(c.hidden for row in table.cells for c in row)
-    assert table.total.display() == "20"
-
-
-def test_a_lone_small_count_in_a_one_way_table_takes_the_next_smallest_with_it() -> None:
-    table = protect([[3], [6], [40]], one_way=True)
-    assert [c.display() for row in table.cells for c in row] == ["<5", "*", "40"]
-    assert table.total.display() == "49"
+def test_zero_is_exact_and_small_is_less_than_five() -> None:
+    perturber = Perturber(b"test secret")
+    assert publish(0, 0, perturber).display == "0"
+    smalls = [publish(2, perturber.cell_key([f"r-{n}", f"q-{n}"]), perturber) for n in range(500)]
+    assert all(p.display == "<5" or p.count >= 5 for p in smalls)  # type: ignore[operator]
+    assert sum(p.display == "<5" for p in smalls) > 450  # a 2 shows as 5 or more only at noise >= 3
+    assert all(p.as_dict()["suppressed"] == ("small" if p.display == "<5" else None) for p in smalls)
 
 
 # --- the API ----------------------------------------------------------------------------------
@@ -139,41 +102,60 @@ def _events(system: EmbeddedSystem, specs: list[tuple[str, str, str, str, int]])
                              "clinical_features": ["seizure"], "narrative": "found collapsed"}))
 
 
-def test_trends_table_suppression_and_csv(system: EmbeddedSystem, accounts: Accounts) -> None:
+def test_trends_table_is_perturbed_consistently_and_exported(system: EmbeddedSystem,
+                                                            accounts: Accounts) -> None:
     _events(system, [(BIRMINGHAM, "ridr", "nitazene", "community", 12),
                      (BIRMINGHAM, "forensic", "nitazene", "prison", 2),
                      (COVENTRY, "ridr", "nitazene", "community", 7),
                      (COVENTRY, "forensic", "nitazene", "prison", 9),
                      (HARTLEPOOL, "ridr", "synthetic_cannabinoid", "prison", 6),
                      (HARTLEPOOL, "forensic", "synthetic_cannabinoid", "prison", 8)])
+    with system.store.session() as session:
+        rows = session.query(EventRow.report_key, EventRow.area_code, EventRow.source).all()
+    perturber = Perturber(signing_key(system.settings))
+
+    def expected(**where: str) -> dict:
+        keys = [key for key, area, source in rows
+                if where.get("area", area) == area and where.get("source", source) == source]
+        return publish(len(keys), perturber.cell_key(keys), perturber).as_dict()
+
     api = TestClient(create_app(system))
     intel = accounts.headers("intelligence")
     table = api.get("/v1/trends", params={"rows": "area", "cols": "source"}, headers=intel).json()
     assert [r["label"] for r in table["rows"]] == ["Hartlepool", "Birmingham", "Coventry"]
     assert [c["key"] for c in table["cols"]] == ["forensic", "ridr"]
-    birmingham = table["cells"][1]
-    assert birmingham[0] == {"count": None, "display": "<5", "suppressed": "primary"}
-    assert sum(1 for row in table["cells"] for c in row if c["suppressed"] == "secondary") >= 1
-    shown = [c["count"] for row in table["cells"] for c in row if c["count"] is not None]
-    assert all(c == 0 or c >= 5 for c in shown)
+    areas, sources = [r["key"] for r in table["rows"]], [c["key"] for c in table["cols"]]
+    for i, area in enumerate(areas):
+        for j, source in enumerate(sources):
+            assert table["cells"][i][j] == expected(area=area, source=source)
+        assert table["row_totals"][i] == expected(area=area)
+    assert table["col_totals"] == [expected(source=source) for source in sources]
+    assert table["total"] == expected()
+    assert table["cells"][1][0]["display"] in ("<5", "5")  # Birmingham's 2 forensic reports
+    # The same reports asked for another way: the same numbers.
+    one_way = api.get("/v1/trends", params={"rows": "area"}, headers=intel).json()
+    assert [row[0] for row in one_way["cells"]] == table["row_totals"]
+    assert one_way["total"] == table["total"]
+    narrowed = api.get("/v1/trends", params={"rows": "source", "area": BIRMINGHAM},
+                       headers=intel).json()
+    assert [row[0] for row in narrowed["cells"]] == table["cells"][1]
     text = json.dumps(table)
     assert "narrative" not in text and "collapsed" not in text and "seizure" not in text
+    assert "perturbed" in table["legend"]["numbers"]
 
     prisons = api.get("/v1/trends", params={"rows": "custody"}, headers=intel).json()
-    assert {r["key"]: c[0]["display"] for r, c in zip(prisons["rows"], prisons["cells"])} == {
-        "not_prison": "19", "prison": "25"}
-    only = api.get("/v1/trends", params={"rows": "class", "setting": "prison", "area": BIRMINGHAM},
-                   headers=intel).json()
-    assert only["cells"] == [[{"count": None, "display": "<5", "suppressed": "primary"}]]
-    assert only["total"]["display"] == "*"  # a small total says even less than "<5"
+    assert [r["key"] for r in prisons["rows"]] == ["not_prison", "prison"]
+    assert all(abs(int(c[0]["display"]) - true) <= 6 for c, true
+               in zip(prisons["cells"], (19, 25)))
 
     exported = api.get("/v1/trends.csv", params={"rows": "area", "cols": "source"}, headers=intel)
     assert exported.headers["content-type"].startswith("text/csv")
     assert "attachment" in exported.headers["content-disposition"]
-    rows = list(csv.reader(io.StringIO(exported.text)))
-    assert rows[0] == ["area", "forensic", "ridr", "total"]
-    assert rows[2][0] == f"Birmingham ({BIRMINGHAM})" and rows[2][1] == "<5"
-    assert rows[-1][0] == "total"
+    lines = list(csv.reader(io.StringIO(exported.text)))
+    assert lines[0] == ["area", "forensic", "ridr", "total"]
+    assert lines[2] == [f"Birmingham ({BIRMINGHAM})", table["cells"][1][0]["display"],
+                        table["cells"][1][1]["display"], table["row_totals"][1]["display"]]
+    assert lines[-1][0] == "total"
     by_week = api.get("/v1/trends", params={"rows": "week", "cols": "region"}, headers=intel).json()
     assert by_week["rows"] == [{"key": "2026-03-02", "label": "2026-03-02"}]
     bad = api.get("/v1/trends", params={"rows": "narrative"}, headers=intel)

@@ -113,7 +113,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/alerts/{alert_id}/severity"): Rule(frozenset({CLINICAL})),
     ("POST", "/v1/alerts/{alert_id}/assignment"): Rule(frozenset({CLINICAL})),
     ("POST", "/v1/alerts/{alert_id}/comments"): Rule(frozenset({CLINICAL})),
-    # Trends (counts only, small counts suppressed).
+    # Trends (counts only, perturbed; small ones shown as <5).
     ("GET", "/v1/trends"): Rule(frozenset({INTELLIGENCE, CLINICAL, PUBLIC_HEALTH})),
     ("GET", "/v1/trends.csv"): Rule(frozenset({INTELLIGENCE, CLINICAL, PUBLIC_HEALTH})),
     # Subscriptions and what was sent.

@@ -1,1 +1,1 @@
-"""Trends: suppressed counts of reports by area, region, substance, class, source, setting, week."""
+"""Trends: perturbed counts of reports by area, region, substance, class, source, setting, week."""

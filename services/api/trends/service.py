@@ -1,11 +1,13 @@
 """Trend counts for intelligence users: reports by area, region, substance, class, source,
-setting (prisons apart) and week, with small counts suppressed.
+setting (prisons apart) and week, perturbed so that no combination of queries reveals a small
+count (services/api/trends/perturbation.py).
 
 What is counted: accepted reports, from the normalised events (one per report and substance),
 so no clinical field is ever read: only where, when, what substance and which input. A report
 counts once per cell; when a dimension is substance or class, a report naming two substances
-counts in both (so the unit is then "report-substance"), and totals are always the sums of
-their cells, so that the suppression (services/api/trends/suppression.py) can rely on them.
+counts in both (so the unit is then "report-substance"), and a total counts what its cells
+count (before perturbation: each published number is perturbed on its own, so published
+totals need not be the sums of published cells).
 Alerts are not counted here: intelligence users read the confirmed and published alerts
 themselves at /v1/alerts.
 """
@@ -22,14 +24,15 @@ from typing import Any
 from sqlalchemy import select
 
 from services.api.csv_safety import formula_safe
-from services.api.trends.suppression import Cell, protect
+from services.api.trends.perturbation import Perturber, publish
 from services.geography import Geography
 from services.store import EventRow
 
 DIMENSIONS = ("area", "region", "substance", "class", "source", "setting", "custody", "week")
-LEGEND = {"<5": "between 1 and 4 (suppressed)",
-          "*": "suppressed: a total under 5, or a count hidden so that no small count can be "
-               "worked out from the totals"}
+LEGEND = {"<5": "fewer than 5 (at least 1)",
+          "numbers": "every count except 0 is perturbed, usually by 0 or 1 either way, the same "
+                     "way every time the same reports are counted; so totals need not add up, and "
+                     "no combination of tables reveals a small count"}
 
 
 class TrendsInvalid(Exception):
@@ -124,14 +127,9 @@ def _events(store: Any, geography: Geography, filters: Filters) -> list[_Event]:
     return out
 
 
-def _cell(cell: Cell) -> dict[str, Any]:
-    return {"count": None if cell.hidden else cell.value, "display": cell.display(),
-            "suppressed": None if cell.status == "shown" else cell.status}
-
-
 def trends(store: Any, geography: Geography, *, rows: str, cols: str | None,
-           filters: Filters, max_rows: int = 2000) -> dict[str, Any]:
-    """A suppressed table of report counts: `rows` x `cols` (or `rows` alone) with totals."""
+           filters: Filters, perturber: Perturber, max_rows: int = 2000) -> dict[str, Any]:
+    """A perturbed table of report counts: `rows` x `cols` (or `rows` alone) with totals."""
     for dimension in (rows, cols):
         if dimension is not None and dimension not in DIMENSIONS:
             raise TrendsInvalid(f"dimension {dimension!r}: expected one of {', '.join(DIMENSIONS)}")
@@ -146,8 +144,14 @@ def trends(store: Any, geography: Geography, *, rows: str, cols: str | None,
     if len(row_keys) > max_rows or len(col_keys) > max_rows:
         raise TrendsInvalid(f"{len(row_keys)} x {len(col_keys)} is too large a table: narrow it "
                             "with from/to or a filter")
-    counts = [[len(reports.get((r, c), ())) for c in col_keys] for r in row_keys]
-    table = protect(counts, one_way=cols is None) if row_keys else None
+    # Each number's true count and cell key; a total's are its cells' summed (a multiset).
+    keyed = {cell: (len(keys), perturber.cell_key(keys)) for cell, keys in reports.items()}
+
+    def combined(cells: list[tuple[str, str]]) -> dict[str, Any]:
+        parts = [keyed[cell] for cell in cells if cell in keyed]
+        return publish(sum(n for n, _ in parts), sum(k for _, k in parts) & (2**64 - 1),
+                       perturber).as_dict()
+
     unit = "report-substance" if {"substance", "class"} & {rows, cols} else "report"
     return {
         "rows_by": rows, "cols_by": cols, "unit": unit,
@@ -155,10 +159,10 @@ def trends(store: Any, geography: Geography, *, rows: str, cols: str | None,
                     for k, v in filters.__dict__.items() if v is not None},
         "rows": [{"key": r, "label": _label(rows, r, geography)} for r in row_keys],
         "cols": [{"key": c, "label": _label(cols, c, geography) if cols else "count"} for c in col_keys],
-        "cells": [[_cell(cell) for cell in row] for row in table.cells] if table else [],
-        "row_totals": [_cell(c) for c in table.row_totals] if table and table.row_totals else None,
-        "col_totals": [_cell(c) for c in table.col_totals] if table else [],
-        "total": _cell(table.total) if table else {"count": 0, "display": "0", "suppressed": None},
+        "cells": [[combined([(r, c)]) for c in col_keys] for r in row_keys],
+        "row_totals": [combined([(r, c) for c in col_keys]) for r in row_keys] if cols else None,
+        "col_totals": [combined([(r, c) for r in row_keys]) for c in col_keys] if row_keys else [],
+        "total": combined(list(keyed)),
         "legend": LEGEND,
     }
 

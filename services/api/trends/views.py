@@ -9,8 +9,10 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from services.api.auth.dependencies import CurrentPrincipal
+from services.api.auth.keys import signing_key
 from services.api.trends import service
 from services.api.trends.models import Dimension
+from services.api.trends.perturbation import Perturber
 
 router = APIRouter(prefix="/v1", tags=["trends"])
 
@@ -19,8 +21,12 @@ def _table(request: Request, rows: Dimension, cols: Dimension | None, date_from:
            date_to: dt.date | None, area: str | None, region: str | None, source: str | None,
            klass: str | None, substance: str | None, setting: str | None) -> dict[str, Any]:
     system = request.app.state.system
+    perturber = getattr(request.app.state, "trends_perturber", None)
+    if perturber is None:  # the signing key: every API replica perturbs alike
+        perturber = request.app.state.trends_perturber = Perturber(signing_key(system.settings))
     try:
         return service.trends(system.store, system.geography, rows=rows, cols=cols,
+                              perturber=perturber,
                               filters=service.Filters(
                                   date_from=date_from, date_to=date_to,
                                   area=area.upper() if area else None,
@@ -39,7 +45,7 @@ Klass = Annotated[str | None, Query(alias="class", max_length=40)]
 
 
 @router.get("/trends", summary="Counts of reports by area, region, substance, class, source, "
-                               "setting, custody (prison or not) or week; 1-4 shown as <5")
+                               "setting, custody (prison or not) or week; perturbed, under 5 shown as <5")
 def trends(request: Request, _who: CurrentPrincipal, rows: Rows = "week", cols: Cols = None,
            date_from: From = None, date_to: To = None, area: Text = None, region: Text = None,
            source: Text = None, klass: Klass = None, substance: Text = None,
