@@ -130,7 +130,9 @@ class KafkaTransport:
         self._join_timeout = join_timeout
         self._known_topics: set[str] = set()
         self._topics_lock = threading.Lock()
-        self._failures: list[tuple[str, BaseException]] = []
+        # Failed sends by the thread that sent them: an API serves requests on several threads,
+        # and one request's flush must report its own records' failures, not another's.
+        self._failures: dict[int, list[tuple[str, BaseException]]] = {}
         self._failures_lock = threading.Lock()
         self._consumers: set[KafkaGroupConsumer] = set()
         self._consumers_lock = threading.Lock()
@@ -198,21 +200,22 @@ class KafkaTransport:
             except kafka_errors.KafkaError as exc:
                 raise TransportError(f"could not send to topic {topic!r} ({exc}): check that the "
                                      f"brokers at {self.bootstrap} are up") from exc
-            future.add_errback(self._record_failure, topic)
+            future.add_errback(self._record_failure, threading.get_ident(), topic)
 
-    def _record_failure(self, topic: str, exc: BaseException) -> None:
+    def _record_failure(self, sender: int, topic: str, exc: BaseException) -> None:
         with self._failures_lock:
-            self._failures.append((topic, exc))
+            self._failures.setdefault(sender, []).append((topic, exc))
 
     def flush(self) -> None:
-        """Wait for every queued message; a `TransportError` names the topics of any that failed."""
+        """Wait for every queued message; a `TransportError` names the topics of any that this
+        thread sent and that failed."""
         try:
             self._producer.flush(timeout=self._flush_timeout)
         except kafka_errors.KafkaError as exc:
             raise TransportError(f"messages were not acknowledged by {self.bootstrap} in "
                                  f"{self._flush_timeout:.0f} s ({exc})") from exc
         with self._failures_lock:
-            failures, self._failures = self._failures, []
+            failures = self._failures.pop(threading.get_ident(), [])
         if failures:
             topics = ", ".join(sorted({topic for topic, _ in failures}))
             raise TransportError(
@@ -398,9 +401,10 @@ class KafkaTransport:
         finally:
             self._admin.close()
         with self._failures_lock:
-            if self._failures:
-                log.warning("%d message(s) to %s were not stored before close",
-                            len(self._failures), sorted({t for t, _ in self._failures}))
+            failures = [failure for sent in self._failures.values() for failure in sent]
+        if failures:
+            log.warning("%d message(s) to %s were not stored before close",
+                        len(failures), sorted({t for t, _ in failures}))
 
 
 class KafkaGroupConsumer:
