@@ -310,8 +310,9 @@ def _profile(members: Sequence[ClinicalReport]) -> tuple[tuple[str, float], ...]
         if report.severity:
             counts[report.severity] += 1
     n = len(members)
-    return tuple((part, round(count / n, 2)) for part, count in counts.most_common()
-                 if count / n >= 0.25)
+    # Ties by name: most_common() breaks them by first appearance, which follows member order.
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return tuple((part, round(count / n, 2)) for part, count in ranked if count / n >= 0.25)
 
 
 def _distinct(clusters: list[PresentationCluster]) -> list[PresentationCluster]:

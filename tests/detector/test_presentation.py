@@ -139,3 +139,15 @@ def test_cluster_without_any_confirmed_substance_becomes_a_signal() -> None:
 def test_nothing_recent_gives_nothing() -> None:
     old = _background(random.Random(3), days=50)
     assert presentation_clusters(old, NEIGHBOURS, as_of=AS_OF + dt.timedelta(days=100)) == []
+
+
+def test_a_clusters_profile_does_not_depend_on_the_order_of_its_reports() -> None:
+    """Ties in the profile are broken by name: member order (and a frozenset's iteration order,
+    which differs between processes) must not change an alert's summary."""
+    from services.detector.presentation import _profile
+
+    members = [ClinicalReport(report_key=f"r{i}", area_code="A00", date=AS_OF,
+                              clinical_features=frozenset({feature, "miosis"}), severity="severe")
+               for i, feature in enumerate(("vomiting", "agitation", "vomiting", "agitation"))]
+    profiles = {_profile(order) for order in (members, members[::-1], members[1:] + members[:1])}
+    assert profiles == {(("miosis", 1.0), ("severe", 1.0), ("agitation", 0.5), ("vomiting", 0.5))}
