@@ -88,6 +88,10 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> loggi
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
+    # Alembic announces each of its plugins and contexts at INFO on every start: operators need
+    # the migrations it runs, not those.
+    for name in ("alembic.runtime.plugins",):
+        logging.getLogger(name).setLevel(logging.WARNING)
     # uvicorn's loggers keep handlers of their own unless told otherwise: route them here too.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
