@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from streams.sqlite_wal import use_wal
 from streams.transport import Message, TransportError
 
 _SCHEMA = """
@@ -66,7 +67,7 @@ class SqliteLog:
             except sqlite3.Error as exc:
                 raise self._cannot_open(exc) from exc
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
+                use_wal(conn)
                 conn.execute(f"PRAGMA synchronous={self._synchronous}")
             except sqlite3.Error as exc:
                 conn.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmake
 from sqlalchemy.orm.exc import StaleDataError
 
 from services.store.models import AlertComment, AuditEntry, DetailRead
+from streams.sqlite_wal import use_wal
 
 # Rows nobody may change or remove once written: the audit trails and review comments.
 _APPEND_ONLY = (AuditEntry, AlertComment, DetailRead)
@@ -82,17 +82,7 @@ def make_engine(url: str) -> Engine:
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA busy_timeout=30000")
-    # Turning a new database to WAL takes an exclusive lock and, while another process does the
-    # same, fails with "database is locked" at once, whatever the busy timeout: try again.
-    for attempt in range(100):
-        try:
-            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                cursor.execute("PRAGMA journal_mode=WAL")
-            break
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == 99:
-                raise
-            time.sleep(0.05)
+    use_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
