@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import datetime as dt
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -77,20 +76,8 @@ class _SweeperMemory:
 def detector(transport: Transport, store: Store, config: DetectorConfig,
              geography: Geography) -> BatchHandler:
     """events -> signals, through detector state and a transactional outbox in the store."""
-    memory = _SweeperMemory(geography)
-
-    def handle(batch: Sequence[Message]) -> None:
-        events = [Event.model_validate(message.value) for message in batch]
-        try:
-            with store.session() as session:
-                signals = detect(events, DetectorState(session), config, memory.get(session))
-                _store_signals(session, signals)
-        except Exception:
-            memory.forget()
-            raise
-        publish_signals(transport, store)
-
-    return handle
+    return _through_outbox(transport, store, geography, lambda events, session, sweeper: detect(
+        events, DetectorState(session), config, sweeper))
 
 
 def sweeps(transport: Transport, store: Store, geography: Geography) -> BatchHandler:
@@ -100,19 +87,29 @@ def sweeps(transport: Transport, store: Store, geography: Geography) -> BatchHan
     Each event is recorded in the store as `detector` records it (a redelivered one is skipped,
     and a restart rebuilds the memory from them), in one transaction with the signals' outbox.
     """
+    def windowed(events: list[Event], session: Session, sweeper: Sweeper) -> list[Signal]:
+        state = DetectorState(session)
+        state.prefetch(events)
+        signals = [signal for event in events if state.add_event(event)
+                   for signal in sweeper.add(event)]
+        state.flush()
+        return signals
+
+    return _through_outbox(transport, store, geography, windowed)
+
+
+def _through_outbox(transport: Transport, store: Store, geography: Geography,
+                    find: Callable[[list[Event], Session, Sweeper], Sequence[Signal]]
+                    ) -> BatchHandler:
+    """A batch of events -> `find`'s signals, stored with the outbox in one transaction, then
+    published; the windowed detectors' memory is dropped when the transaction is not."""
     memory = _SweeperMemory(geography)
 
     def handle(batch: Sequence[Message]) -> None:
         events = [Event.model_validate(message.value) for message in batch]
         try:
             with store.session() as session:
-                state = DetectorState(session)
-                state.prefetch(events)
-                sweeper = memory.get(session)
-                signals = [signal for event in events if state.add_event(event)
-                           for signal in sweeper.add(event)]
-                state.flush()
-                _store_signals(session, signals)
+                _store_signals(session, find(events, session, memory.get(session)))
         except Exception:
             memory.forget()
             raise
