@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from services.api.app import create_app
 from services.pipeline import EmbeddedSystem
 from services.settings import Settings
+from streams.records import Event, report_key, stable_id
 
 TODAY = dt.date.today()
 DAY = dt.timedelta(days=1)
@@ -103,3 +104,16 @@ VALID = {"ridr": ridr, "forensic": forensic, "market": market, "death": death}
 
 def valid(source: str, report_id: str = "x-1", **kw: Any) -> dict[str, Any]:
     return copy.deepcopy(VALID[source](report_id, **kw))
+
+
+def mention_event(report: str, mention: int, day: dt.date, area: str, source: str,
+                  substance: tuple[str | None, str | None, str | None]) -> Event:
+    """The normalised event of one substance mention (key, preferred name, class) of a report,
+    as the normaliser writes it, for tests of the detectors' state."""
+    key = report_key(source, "default", report)
+    substance_key, name, klass = substance
+    return Event(event_id=stable_id("ev", key, mention), report_key=key, source=source,
+                 submitter="default", report_id=report, area_code=area, region_code="E12000005",
+                 setting="community", date=day, mention_index=mention,
+                 received_at=dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC),
+                 substance_key=substance_key, substance_name=name, substance_class=klass)

@@ -12,6 +12,7 @@ from services.api.users import service as users
 from services.pipeline import EmbeddedSystem
 from services.store import AlertRow, AuditEntry, SignalRow
 from streams.records import stable_id
+from tests.conftest import valid
 
 BIRMINGHAM, COVENTRY, HARTLEPOOL = "E08000025", "E08000026", "E06000001"
 PH_EMAIL = "lead@ph.example"
@@ -50,6 +51,13 @@ def make_accounts(system: EmbeddedSystem) -> Accounts:
         made.tokens[key] = users.create_token(system.store, username, created_by="test")["token"]
         made.usernames[key] = username
     return made
+
+
+def forensic_sample(report_id: str, lab: str, **extra: object) -> dict:
+    """A valid forensic result of `lab`, as a provider submits it."""
+    record = valid("forensic", report_id, **extra)
+    record["lab_id"] = lab
+    return record
 
 
 _ids = itertools.count(1)

@@ -14,7 +14,7 @@ from services.ingest import dead_letter
 from services.pipeline import EmbeddedSystem, Pipeline
 from services.store import EventRow
 from streams import topics
-from tests.api.helpers import Accounts, make_accounts
+from tests.api.helpers import Accounts, forensic_sample, make_accounts
 from tests.conftest import valid
 
 
@@ -26,12 +26,6 @@ def accounts(system: EmbeddedSystem) -> Accounts:
 @pytest.fixture
 def api(system: EmbeddedSystem, accounts: Accounts) -> TestClient:
     return TestClient(create_app(system))
-
-
-def _sample(report_id: str, lab: str, **extra: object) -> dict:
-    record = valid("forensic", report_id, **extra)
-    record["lab_id"] = lab
-    return record
 
 
 def _upload(api: TestClient, headers: dict[str, str], records: list[dict]) -> dict:
@@ -48,8 +42,8 @@ def _events(system: EmbeddedSystem) -> int:
 def test_a_refused_row_goes_on_once_its_cause_is_fixed_and_only_once(
         api: TestClient, accounts: Accounts, system: EmbeddedSystem) -> None:
     lab_a, admin = accounts.headers("forensic"), accounts.headers("admin")
-    answer = _upload(api, lab_a, [_sample("f-1", "lab-a-1"), _sample("f-2", "lab-a-2"),
-                                  {**_sample("f-3", "lab-a-1"), "form": "gas"}])
+    answer = _upload(api, lab_a, [forensic_sample("f-1", "lab-a-1"), forensic_sample("f-2", "lab-a-2"),
+                                  {**forensic_sample("f-3", "lab-a-1"), "form": "gas"}])
     assert answer["counts"] == {"accepted": 1, "dead_lettered": 2}
     letters = api.get("/v1/deadletter", headers=admin).json()
     assert letters["total"] == 2

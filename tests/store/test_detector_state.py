@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 
 from services.detector.state import NATIONAL, DetectorState, series_of
 from services.store import EventRow, SeriesCount, SeriesReport, Sighting, Store
-from streams.records import Event, report_key, stable_id
+from streams.records import Event, report_key
+from tests.conftest import mention_event
 
 MONDAY = dt.date(2025, 1, 6)
 AREAS = ["E08000025", "E08000026", "E06000001"]
@@ -29,17 +30,6 @@ SUBSTANCES = [  # (InChIKey-shaped key, preferred name, class); two share a clas
 ]
 
 
-def _event(report: str, mention: int, day: dt.date, area: str, source: str,
-           substance: tuple[str | None, str | None, str | None]) -> Event:
-    key = report_key(source, "default", report)
-    substance_key, name, klass = substance
-    return Event(event_id=stable_id("ev", key, mention), report_key=key, source=source,
-                 submitter="default", report_id=report, area_code=area, region_code="E12000005",
-                 setting="community", date=day, mention_index=mention,
-                 received_at=dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC),
-                 substance_key=substance_key, substance_name=name, substance_class=klass)
-
-
 def _reports(n: int, seed: int = 7) -> list[Event]:
     """n reports of 1-3 mentions over 4 weeks, 3 areas and 2 sources."""
     rng = random.Random(seed)
@@ -48,7 +38,7 @@ def _reports(n: int, seed: int = 7) -> list[Event]:
         day = MONDAY + dt.timedelta(days=rng.randrange(28))
         area, source = rng.choice(AREAS), rng.choice(["ridr", "forensic"])
         for mention in range(rng.randint(1, 3)):
-            events.append(_event(f"r-{r}", mention, day, area, source, rng.choice(SUBSTANCES)))
+            events.append(mention_event(f"r-{r}", mention, day, area, source, rng.choice(SUBSTANCES)))
     return events
 
 
@@ -127,9 +117,9 @@ def test_counts_are_exact_across_batches_and_redelivery_changes_nothing(store: S
 
 def test_first_sighting_is_claimed_once_nationally_and_per_area(store: Store) -> None:
     key = SUBSTANCES[0]
-    events = [_event("a", 0, MONDAY, AREAS[0], "ridr", key),
-              _event("b", 0, MONDAY + dt.timedelta(days=1), AREAS[0], "ridr", key),
-              _event("c", 0, MONDAY + dt.timedelta(days=2), AREAS[1], "forensic", key)]
+    events = [mention_event("a", 0, MONDAY, AREAS[0], "ridr", key),
+              mention_event("b", 0, MONDAY + dt.timedelta(days=1), AREAS[0], "ridr", key),
+              mention_event("c", 0, MONDAY + dt.timedelta(days=2), AREAS[1], "forensic", key)]
     done = _apply(store, events[:2])
     assert done.sightings == [(key[0], NATIONAL), (key[0], AREAS[0])]
     done = _apply(store, events)  # a and b again, c new
@@ -142,11 +132,11 @@ def test_first_sighting_is_claimed_once_nationally_and_per_area(store: Store) ->
 
 def test_counts_before_reads_back_stored_counts(store: Store) -> None:
     substance = SUBSTANCES[2]
-    events = [_event(f"w{week}-{n}", 0, MONDAY + dt.timedelta(weeks=week), AREAS[0], "ridr",
+    events = [mention_event(f"w{week}-{n}", 0, MONDAY + dt.timedelta(weeks=week), AREAS[0], "ridr",
                      substance)
               for week, reports in enumerate([2, 0, 1, 3]) for n in range(reports)]
     _apply(store, events)
-    latest = _event("now", 0, MONDAY + dt.timedelta(weeks=4), AREAS[0], "ridr", substance)
+    latest = mention_event("now", 0, MONDAY + dt.timedelta(weeks=4), AREAS[0], "ridr", substance)
     with store.session() as session:
         state = DetectorState(session)
         state.prefetch([latest])

@@ -22,7 +22,8 @@ from services.detector.novelty import first_sightings
 from services.detector.state import NATIONAL, DetectorState
 from services.store import SeriesCount, Sighting, Store
 from services.workers.table_state import SIGHTING, TableState, parse_key, series_counts
-from streams.records import Event, Signal, report_key, stable_id
+from streams.records import Event, Signal
+from tests.conftest import mention_event
 
 CONFIG = DetectorConfig()
 START = dt.date(2025, 1, 6)  # a Monday
@@ -34,17 +35,6 @@ SUBSTANCES = [  # (key, preferred name, class)
     ("ZPUCINDJVBIVPJ-LJISPDSOSA-N", "cocaine", "other"),
     (None, None, None),
 ]
-
-
-def _event(report: str, mention: int, day: dt.date, area: str, source: str,
-           substance: tuple[str | None, str | None, str | None]) -> Event:
-    key = report_key(source, "default", report)
-    substance_key, name, klass = substance
-    return Event(event_id=stable_id("ev", key, mention), report_key=key, source=source,
-                 submitter="default", report_id=report, area_code=area, region_code="E12000005",
-                 setting="community", date=day, mention_index=mention,
-                 received_at=dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC),
-                 substance_key=substance_key, substance_name=name, substance_class=klass)
 
 
 def stream(n: int = 900, seed: int = 3) -> list[Event]:
@@ -60,7 +50,7 @@ def stream(n: int = 900, seed: int = 3) -> list[Event]:
         area, source = rng.choice(AREAS), rng.choice(["ridr", "forensic", "death"])
         picks = [SUBSTANCES[2]] if surge else [rng.choice(SUBSTANCES)
                                                for _ in range(rng.randint(1, 3))]
-        events += [_event(f"r-{r}", m, day, area, source, s) for m, s in enumerate(picks)]
+        events += [mention_event(f"r-{r}", m, day, area, source, s) for m, s in enumerate(picks)]
     return events
 
 
