@@ -40,11 +40,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.ingest import accept, validate  # noqa: E402
-from services.pipeline import EmbeddedSystem, Pipeline  # noqa: E402
-from services.settings import Settings  # noqa: E402
-from services.simulate import iter_stream, simulate  # noqa: E402
-from streams import topics  # noqa: E402
+from services.ingest import accept, validate
+from services.pipeline import EmbeddedSystem, Pipeline
+from services.settings import Settings
+from services.simulate import iter_stream, simulate
+from streams import topics
 
 END = dt.date(2026, 10, 31)
 TARGETS = {  # name: (target text, test on the measured value)

@@ -91,7 +91,7 @@ class Record(BaseModel):
 
     @field_validator("*", mode="after")
     @classmethod
-    def _plausible_dates(cls, value: object, info) -> object:  # noqa: ANN001 - pydantic hook
+    def _plausible_dates(cls, value: object, info) -> object:
         day = value.date() if isinstance(value, dt.datetime) else value
         if isinstance(day, dt.date):
             if day < EARLIEST_DATE:

@@ -64,7 +64,7 @@ def run_stages(stages: Sequence[Stage], stop: threading.Event, *, idle_wait: flo
         for stage in stages:
             try:
                 handled += stage.step()
-            except Exception:  # noqa: BLE001 - a stage must not take the pipeline down
+            except Exception:
                 log.exception("stage %s failed; its batch will be redelivered", stage.name)
                 stop.wait(1.0)
         if on_idle is not None:

@@ -8,8 +8,21 @@ from services.ingest.accept import (
     dead_letter,
     ingest_rows,
 )
-from services.ingest.files import FileFormatError, Row, detect_format, parse_csv, parse_file, parse_ndjson
-from services.ingest.validate import IngestError, RecordInvalid, UnknownSource, submitter_for, validate
+from services.ingest.files import (
+    FileFormatError,
+    Row,
+    detect_format,
+    parse_csv,
+    parse_file,
+    parse_ndjson,
+)
+from services.ingest.validate import (
+    IngestError,
+    RecordInvalid,
+    UnknownSource,
+    submitter_for,
+    validate,
+)
 
 __all__ = [
     "FileFormatError", "IngestError", "IngestUnavailable", "Outcome", "RecordInvalid", "Row",

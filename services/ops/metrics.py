@@ -118,7 +118,7 @@ class SystemCollector(Collector):
                     alerts.add_metric([status], count)
                     total += count
                 raised.add_metric([], total)
-        except Exception:  # noqa: BLE001 - a scrape reports what it can; /readyz says why
+        except Exception:
             log.exception("metrics: the store could not be read")
             return
         yield from (accepted, signals, raised, alerts)
@@ -134,7 +134,7 @@ class SystemCollector(Collector):
                 lag.add_metric([stage], transport.lag(stage, inputs))
             for (source, stage), count in sorted(self._dead.update(transport).items()):
                 dead.add_metric([source, stage], count)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("metrics: the transport could not be read")
             return
         yield from (lag, dead)

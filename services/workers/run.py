@@ -45,8 +45,7 @@ def run_worker(settings: Settings, role: Role, options: WorkerSettings) -> int:
                           "(the embedded deployment runs its stages with `ews pipeline`)")
     if role == "notifier":
         return run_notifier(settings)
-    from services.pipeline import EmbeddedSystem
-    from services.pipeline import handlers
+    from services.pipeline import EmbeddedSystem, handlers
     from streams.kafka import KafkaTransport
 
     # The flow's topics are created by the same transport the API appends with, so their

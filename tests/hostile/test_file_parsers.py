@@ -12,7 +12,14 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from services.ingest import FileFormatError, RecordInvalid, parse_csv, parse_file, parse_ndjson, validate
+from services.ingest import (
+    FileFormatError,
+    RecordInvalid,
+    parse_csv,
+    parse_file,
+    parse_ndjson,
+    validate,
+)
 from services.ingest.files import LIST_OF_WORDS
 from streams.schemas import SCHEMAS, SOURCES
 from tests.hostile.strategies import VALID_RECORDS, cases, json_values

@@ -23,8 +23,8 @@ from services.api.auth.dependencies import (
     failed,
     identify,
 )
-from services.api.auth.ratelimit import RateLimited
 from services.api.auth.keys import random_token, same, sign, unsign
+from services.api.auth.ratelimit import RateLimited
 from services.api.users import service as users
 
 router = APIRouter(include_in_schema=False)
