@@ -23,13 +23,12 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from services.api.auth.principal import Principal
-from services.api.reports.service import SubmitRefused, check_source, lab_errors
+from services.api.reports.service import SubmitRefused, check_source, lab_errors, letter_id
 from services.api.users.service import principal_of
 from services.ingest import RecordInvalid, accept, validate
 from services.pipeline import EmbeddedSystem
 from streams import topics
 from streams.records import Accepted, DeadLetter
-from streams.transport import Message
 
 ReplayKind = Literal["accepted", "duplicate", "conflict", "requeued", "still_invalid",
                      "still_refused", "unknown"]
@@ -52,10 +51,6 @@ class Replayed:
         if self.errors:
             out["errors"] = self.errors
         return out
-
-
-def letter_id(message: Message) -> str:
-    return f"{message.partition}-{message.offset}"
 
 
 def replay(system: EmbeddedSystem, *, ids: Iterable[str] | None = None,

@@ -24,6 +24,7 @@ from services.ingest import (
 from services.pipeline import EmbeddedSystem
 from streams import topics
 from streams.schemas import SCHEMAS, Record
+from streams.transport import Message
 
 
 class BatchInvalid(Exception):
@@ -121,9 +122,14 @@ def submit_file(system: EmbeddedSystem, source: str, who: Principal, filename: s
                        via=f"file:{filename}", check=lambda record: lab_errors(who, record))
 
 
+def letter_id(message: Message) -> str:
+    """A dead letter's name: its place in the `deadletter` topic, which never changes."""
+    return f"{message.partition}-{message.offset}"
+
+
 def dead_letters(system: EmbeddedSystem, *, source: str | None, limit: int, offset: int) -> dict[str, Any]:
     letters = [
-        {"id": f"{message.partition}-{message.offset}", "offset": message.offset, **message.value}
+        {"id": letter_id(message), "offset": message.offset, **message.value}
         for message in system.transport.read_all(topics.DEADLETTER)
         if source is None or message.value.get("source") == source
     ]
