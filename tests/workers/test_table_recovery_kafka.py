@@ -20,12 +20,12 @@ from streams import topics
 from streams.factory import transport_from_url
 from streams.records import Event
 from streams.transport import Transport
+from tests.conftest import mention_event
 from tests.workers.conftest import Workers, caught_up, wait_for
 from tests.workers.test_table_state import (
     AREAS,
     START,
     SUBSTANCES,
-    _event,
     _store_counts,
     on_store,
     stream,
@@ -38,7 +38,7 @@ REDELIVERED = 100
 def _events() -> list[Event]:
     """The unit tests' stream, each area opening on its first day (so every partition's data
     begin on the day the system's do)."""
-    pins = [_event(f"pin-{area}", 0, START, area, "ridr", SUBSTANCES[-1]) for area in AREAS]
+    pins = [mention_event(f"pin-{area}", 0, START, area, "ridr", SUBSTANCES[-1]) for area in AREAS]
     return pins + stream(700, seed=9)
 
 
