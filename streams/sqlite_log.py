@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from streams.sqlite_wal import use_wal
 from streams.transport import Message, TransportError
 
@@ -167,12 +169,15 @@ class SqliteLog:
             after = batch[-1].offset
 
     def _read(self, topic: str, after: int, limit: int) -> list[Message]:
-        rows = self._conn().execute(
+        return [_message(topic, row) for row in self._rows(topic, after, limit)]
+
+    def _rows(self, topic: str, after: int, limit: int) -> list[tuple[int, str | None, str, float]]:
+        """(offset, key, value as stored, ts) of the next `limit` records after `after`."""
+        return self._conn().execute(
             "SELECT offset, key, value, ts FROM log WHERE topic = ? AND offset > ? "
             "ORDER BY offset LIMIT ?",
             (topic, after, limit),
         ).fetchall()
-        return [Message(topic, 0, off, key, json.loads(value), ts) for off, key, value, ts in rows]
 
     def _commit(self, group: str, positions: dict[str, int]) -> None:
         conn = self._conn()
@@ -195,6 +200,20 @@ class SqliteLog:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+
+
+def _message(topic: str, row: tuple[int, str | None, str, float]) -> Message:
+    offset, key, value, ts = row
+    return Message(topic, 0, offset, key, _loads(value), ts)
+
+
+def _loads(value: str) -> Any:
+    """A stored value: orjson reads the log's JSON several times faster than the standard
+    library; what only the standard library reads (NaN, Infinity) it still reads."""
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)
 
 
 def _cause(exc: sqlite3.Error, path: Path) -> str:
@@ -230,10 +249,11 @@ class SqliteConsumer:
         while True:
             # Merge the topics by their global append order, so that what a stage sees does not
             # depend on where batch boundaries fell: a replay after a crash sees the same order.
-            candidates: list[Message] = []
-            for topic in self.topics:
-                candidates.extend(self._log._read(topic, self._positions[topic], max_records))
-            batch = sorted(candidates, key=lambda message: message.offset)[:max_records]
+            # Values are decoded once chosen: of several topics' rows, most wait for a later poll.
+            candidates = [(row, topic) for topic in self.topics
+                          for row in self._log._rows(topic, self._positions[topic], max_records)]
+            candidates.sort(key=lambda candidate: candidate[0][0])
+            batch = [_message(topic, row) for row, topic in candidates[:max_records]]
             if batch:
                 for message in batch:
                     self._positions[message.topic] = message.offset

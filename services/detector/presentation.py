@@ -237,20 +237,32 @@ def presentation_clusters(
     # Unit rows: cosine distance is then 1 - dot product, computed once per matrix.
     x_recent, x_background = _unit(encode(recent)), _unit(encode(background))
     recent_distance = np.clip(1.0 - x_recent @ x_recent.T, 0.0, 2.0)
-    bg_areas = np.array([r.area_code for r in background], dtype=object)
-    recent_areas = np.array([r.area_code for r in recent], dtype=object)
+    # Areas as integers, so that "in this neighbourhood" is one indexing of a boolean array.
+    codes: dict[str, int] = {}
+    recent_areas = np.array([codes.setdefault(r.area_code, len(codes)) for r in recent])
+    bg_areas = np.array([codes.setdefault(r.area_code, len(codes)) for r in background],
+                        dtype=int)
+
+    def in_hood(areas: np.ndarray, hood: set[str]) -> np.ndarray:
+        member = np.zeros(len(codes), dtype=bool)
+        member[[codes[a] for a in hood if a in codes]] = True
+        return member[areas]
 
     candidates: list[tuple[str, set[str], np.ndarray]] = []  # centre, hood, members
-    for centre in sorted(set(recent_areas)):
+    clustered: dict[bytes, np.ndarray] = {}  # DBSCAN labels by the rows clustered
+    for centre in sorted({r.area_code for r in recent}):
         hood = {centre, *neighbours.get(centre, ())}
-        rows = np.flatnonzero(np.isin(recent_areas, list(hood)))
+        rows = np.flatnonzero(in_hood(recent_areas, hood))
         if rows.size < min_reports:
             continue
         distance = recent_distance[np.ix_(rows, rows)]
         if not ((distance <= eps).sum(axis=1) >= min_samples).any():
             continue  # no core point, no cluster: spare DBSCAN the call
-        labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(
-            distance)
+        # Neighbouring centres often hold the same recent reports: cluster each set once.
+        labels = clustered.get(rows.tobytes())
+        if labels is None:
+            labels = clustered[rows.tobytes()] = DBSCAN(
+                eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(distance)
         for label in set(labels) - {-1}:
             members = rows[labels == label]
             if members.size >= min_reports:
@@ -260,13 +272,13 @@ def presentation_clusters(
     out: list[PresentationCluster] = []
     for centre, hood, members in candidates:
         centroid = _unit(x_recent[members].mean(axis=0, keepdims=True))[0]
-        recent_like = (1.0 - x_recent @ centroid <= like_radius + 1e-12) & np.isin(
-            recent_areas, list(hood))
+        recent_like = (1.0 - x_recent @ centroid <= like_radius + 1e-12) & in_hood(
+            recent_areas, hood)
         recent_like[members] = True
         observed = int(recent_like.sum())
         if background:
             bg_like = 1.0 - x_background @ centroid <= like_radius + 1e-12
-            bg_in_hood = np.isin(bg_areas, list(hood))
+            bg_in_hood = in_hood(bg_areas, hood)
             local = int((bg_like & bg_in_hood).sum())
             share = bg_in_hood.mean()
             national = int(bg_like.sum())

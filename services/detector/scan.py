@@ -53,6 +53,7 @@ second for a series of a few thousand cases.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -68,6 +69,7 @@ from streams.records import Event, Signal
 DAYS_PER_YEAR = 365.25
 #: Elements of one replicate batch's (replicates x centres x areas x windows) arrays.
 _BATCH_ELEMENTS = 4_000_000
+_FIRST_BATCH = 9  # replicates drawn before a stopping rule is first asked
 
 
 class ScanError(ValueError):
@@ -237,6 +239,7 @@ def space_time_scan(
     seed: int = 0,
     scans_per_year: float = DAYS_PER_YEAR,
     max_clusters: int = 5,
+    stop_above_p: float | None = None,
 ) -> ScanResult:
     """Prospective space-time permutation scan of ``counts`` (areas x periods, oldest first).
 
@@ -251,6 +254,11 @@ def space_time_scan(
         scans_per_year: how often the scan is run, for the recurrence interval (daily: 365.25,
             weekly: 52.18).
         max_clusters: at most this many clusters, sharing no area.
+        stop_above_p: stop drawing replicates as soon as they show that no cluster can reach
+            a p-value at or below this (Besag & Clifford's sequential Monte Carlo test): the
+            result then holds the replicates drawn, and p-values from them, each above
+            ``stop_above_p`` (a scan whose clusters only matter below a p-value, as the
+            stream's, is spared the replicates of the unremarkable ones, most of them).
 
     Returns:
         A :class:`ScanResult`; its clusters are best first whatever their p-values (the caller
@@ -322,8 +330,20 @@ def space_time_scan(
     observed_llr = np.where(inside.ravel() > threshold,
                             poisson_llr(inside.ravel(), expected_flat, total), 0.0)
     observed_llr = observed_llr.reshape(expected.shape)
-    null = (_replicate_maxima(c, window, order.size, replicates, seed, max_llr) if live.any()
-            else np.zeros(replicates))  # no replicate can have a cluster
+    enough = None
+    if stop_above_p is not None:
+        best_llr = float(observed_llr.max(initial=0.0))
+        # p = (1 + k) / (1 + replicates) stays at or below stop_above_p while k <= allowed
+        allowed = math.floor(stop_above_p * (1 + replicates) - 1 + 1e-9)
+        if best_llr <= 0:  # no cluster to judge
+            return ScanResult([], total, periods, 0, np.zeros(0))
+
+        def enough(null: np.ndarray) -> bool:
+            return int((null >= best_llr * (1 - 1e-5)).sum()) > allowed
+
+    null = (_replicate_maxima(c, window, order.size, replicates, seed, max_llr, enough)
+            if live.any() else np.zeros(replicates))  # no replicate can have a cluster
+    replicates = null.size
 
     clusters: list[ScanCluster] = []
     used = np.zeros(n_areas, dtype=bool)
@@ -359,8 +379,10 @@ def _replicate_maxima(
     replicates: int,
     seed: int,
     llr_of: Callable[[np.ndarray], np.ndarray],
+    enough: Callable[[np.ndarray], bool] | None = None,
 ) -> np.ndarray:
-    """Largest llr of each of ``replicates`` data sets with the dates shuffled across cases."""
+    """Largest llr of each of ``replicates`` data sets with the dates shuffled across cases;
+    fewer when ``enough`` of those drawn so far says so (checked after each batch)."""
     if replicates == 0:
         return np.zeros(0)
     n_areas, periods = counts.shape
@@ -371,13 +393,19 @@ def _replicate_maxima(
     batch = max(1, min(replicates, _BATCH_ELEMENTS // max(1, zone_cells * window)))
     rng = np.random.default_rng(seed)
     out = np.empty(replicates)
-    for lo in range(0, replicates, batch):
-        size = min(batch, replicates - lo)
+    lo = 0
+    while lo < replicates:
+        # With a stopping rule, a small first batch: most scans stop there. Rows are shuffled
+        # one after another from one generator, so the batches do not change the replicates.
+        size = min(batch if enough is None or lo else min(batch, _FIRST_BATCH), replicates - lo)
         ages = rng.permuted(np.tile(age_of_case, (size, 1)), axis=1)
         rep, case = np.nonzero(ages < window)
         index = (rep * n_areas + area_of_case[case]) * window + ages[rep, case]
         recent = np.bincount(index, minlength=size * cells).reshape(size, n_areas, window)
         out[lo : lo + size] = llr_of(np.cumsum(recent, axis=2, dtype=np.int32))
+        lo += size
+        if enough is not None and lo < replicates and enough(out[:lo]):
+            return out[:lo]
     return out
 
 

@@ -201,18 +201,23 @@ class DetectorState:
 
     def flush(self) -> None:
         """Write this batch's changes back, in bulk."""
+        # Inserts into the tables, not the mapped classes: the ORM's bulk path costs more than
+        # the statements themselves, and these rows are never loaded as objects here.
         insert = self._insert
         if self._new_events:
-            self.session.execute(insert(EventRow).on_conflict_do_nothing(), self._new_events)
+            self.session.execute(insert(EventRow.__table__).on_conflict_do_nothing(),
+                                 self._new_events)
         if self._new_sightings:
-            self.session.execute(insert(Sighting).on_conflict_do_nothing(), self._new_sightings)
+            self.session.execute(insert(Sighting.__table__).on_conflict_do_nothing(),
+                                 self._new_sightings)
         if self._new_reports:
-            self.session.execute(insert(SeriesReport).on_conflict_do_nothing(), self._new_reports)
+            self.session.execute(insert(SeriesReport.__table__).on_conflict_do_nothing(),
+                                 self._new_reports)
         if self._dirty_counts:
             rows = [{"dimension": key[0], "value": key[1], "area_code": key[2], "source": key[3],
                      "freq": key[4], "period": period, "count": self._counts[(key, period)]}
                     for key, period in sorted(self._dirty_counts)]
-            stmt = insert(SeriesCount)
+            stmt = insert(SeriesCount.__table__)
             self.session.execute(stmt.on_conflict_do_update(
                 index_elements=["dimension", "value", "area_code", "source", "freq", "period"],
                 set_={"count": stmt.excluded.count}), rows)

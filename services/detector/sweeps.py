@@ -28,7 +28,14 @@ from services.detector.presentation import (
     presentation_signals,
     reports_from_events,
 )
-from services.detector.scan import Zones, scan_events, scan_signals, zones_from_geography
+from services.detector.scan import (
+    DAYS_PER_YEAR,
+    REPORT_RECURRENCE_DAYS,
+    Zones,
+    scan_events,
+    scan_signals,
+    zones_from_geography,
+)
 from services.detector.state import UNCOUNTED_CLASSES
 from services.geography import Geography
 from streams.records import Event, Signal
@@ -44,6 +51,10 @@ SCAN_MIN_RECENT = 5
 SCAN_RISE = 1.5
 SCAN_RECENT_DAYS = 14
 SCAN_BASELINE_DAYS = 168
+SCANS_PER_YEAR = DAYS_PER_YEAR / CLUSTER_EVERY_DAYS
+# The largest p-value whose recurrence interval still makes a signal: replicates stop as soon
+# as no cluster of the scan can reach it (its signals are the same as with every replicate).
+SCAN_SIGNAL_P = DAYS_PER_YEAR / (REPORT_RECURRENCE_DAYS * SCANS_PER_YEAR)
 
 
 @dataclass
@@ -178,7 +189,7 @@ class Sweeper:
                 if not _rising(events, as_of):
                     continue
                 result = scan_events(events, self.zones, as_of=as_of, replicates=SCAN_REPLICATES,
-                                     scans_per_year=365.25 / CLUSTER_EVERY_DAYS)
+                                     scans_per_year=SCANS_PER_YEAR, stop_above_p=SCAN_SIGNAL_P)
                 signals += scan_signals(result, events, subject="class", value=klass, source=source)
         return signals
 

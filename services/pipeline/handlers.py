@@ -125,7 +125,7 @@ def _store_signals(session: Session, signals: Sequence[Signal]) -> None:
     columns = [column.key for column in SignalRow.__table__.columns]
     rows = [{name: getattr(row, name) for name in columns} for row in map(signal_row, signals)]
     insert = engine_insert(session.get_bind())
-    session.execute(insert(SignalRow).on_conflict_do_nothing(), rows)
+    session.execute(insert(SignalRow.__table__).on_conflict_do_nothing(), rows)
 
 
 def publish_signals(transport: Transport, store: Store, *, batch: int = 1000) -> int:

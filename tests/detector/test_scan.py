@@ -207,3 +207,37 @@ def test_events_become_a_dated_cluster_and_a_signal() -> None:
     # With too few replicates no cluster can recur as rarely as once a year: no signal.
     coarse = scan_events(events, zones, as_of=as_of, study_days=90, max_window=7, replicates=99)
     assert scan_signals(coarse, events, subject="class", value="nitazene", source="ridr") == []
+
+
+def test_stopping_early_keeps_every_cluster_that_reaches_the_p_value() -> None:
+    # Null grids and grids with a planted cluster: with the stopping rule, the clusters at or
+    # below the p-value are the same (same p-values), every other cluster stays above it, and
+    # unremarkable grids are judged on far fewer replicates.
+    zones = grid_zones(5, max_areas=6)
+    rng = np.random.default_rng(11)
+    stop_p, drawn_on_null, kept = 0.02, [], 0
+    for run in range(16):
+        counts = rng.poisson(0.3, size=(25, 60))
+        if run % 2:
+            counts[[6, 7, 11], -3:] += 4
+        full = space_time_scan(counts, zones, max_window=7, replicates=99, seed=run)
+        quick = space_time_scan(counts, zones, max_window=7, replicates=99, seed=run,
+                                stop_above_p=stop_p)
+        reaching = [(c.areas, c.p_value) for c in full.clusters if c.p_value <= stop_p]
+        assert [(c.areas, c.p_value) for c in quick.clusters if c.p_value <= stop_p] == reaching
+        assert all(c.p_value > stop_p for c in quick.clusters if (c.areas, c.p_value) not in reaching)
+        if reaching:
+            kept += 1
+            assert quick.replicates == 99
+            assert np.array_equal(quick.replicate_llr, full.replicate_llr)  # batches change nothing
+        if not run % 2:
+            drawn_on_null.append(quick.replicates)
+    assert kept >= 6  # the planted clusters were found
+    assert np.mean(drawn_on_null) < 30, drawn_on_null
+
+
+def test_stopping_early_on_a_grid_without_excess_draws_nothing() -> None:
+    # Every cylinder holds exactly what the margins expect: no cluster, nothing to judge.
+    result = space_time_scan(np.ones((9, 20), dtype=int), grid_zones(3), replicates=99,
+                             stop_above_p=0.02)
+    assert result.clusters == [] and result.replicates == 0
