@@ -350,13 +350,14 @@ def presentation_signals(
     Severity: ``critical`` for a known dangerous pattern with most members severe or worse,
     ``high`` for a known pattern, ``medium`` otherwise.
     """
+    flagged = [cluster for cluster in clusters if cluster.flagged]
+    if not flagged:
+        return []  # spare the pass over the events
     by_key: dict[str, list[Event]] = {}
     for event in events:
         by_key.setdefault(event.report_key, []).append(event)
     signals: list[Signal] = []
-    for cluster in clusters:
-        if not cluster.flagged:
-            continue
+    for cluster in flagged:
         member_events = [e for key in cluster.report_keys for e in by_key.get(key, [])]
         if not member_events:
             continue

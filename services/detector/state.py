@@ -31,6 +31,8 @@ FAST_CLASSES = frozenset({"nitazene", "fentanyl_analogue", "xylazine_like"})
 WEEKLY, DAILY = "W", "D"
 STEP = {WEEKLY: dt.timedelta(weeks=1), DAILY: dt.timedelta(days=1)}
 _CHUNK = 300
+_EVENTS, _SIGHTINGS = EventRow.__table__, Sighting.__table__
+_COUNTS, _REPORTS = SeriesCount.__table__, SeriesReport.__table__
 
 SeriesKey = tuple[str, str, str, str, str]
 
@@ -95,16 +97,18 @@ class DetectorState:
         self._reports_by_period: dict[tuple[SeriesKey, dt.date], list[str]] = defaultdict(list)
 
     def prefetch(self, events: Sequence[Event]) -> None:
-        """Load everything these events can read, in a handful of bulk queries."""
+        """Load everything these events can read, in a handful of bulk queries (on the tables:
+        the ORM's handling of a query costs more than SQLite's answering it)."""
+        counts, reports_ = _COUNTS.c, _REPORTS.c
         ids = [event.event_id for event in events]
         for chunk in _chunks(ids):
             self._events_seen.update(self.session.execute(
-                select(EventRow.event_id).where(EventRow.event_id.in_(chunk))).scalars())
+                select(_EVENTS.c.event_id).where(_EVENTS.c.event_id.in_(chunk))).scalars())
         keys = sorted({event.substance_key for event in events if event.substance_key})
         for chunk in _chunks(keys):
             self._sightings.update(tuple(row) for row in self.session.execute(
-                select(Sighting.substance_key, Sighting.area_code)
-                .where(Sighting.substance_key.in_(chunk))))
+                select(_SIGHTINGS.c.substance_key, _SIGHTINGS.c.area_code)
+                .where(_SIGHTINGS.c.substance_key.in_(chunk))))
         periods: dict[SeriesKey, list[dt.date]] = defaultdict(list)
         for event in events:
             for series in series_of(event):
@@ -119,22 +123,20 @@ class DetectorState:
             latest = max(max(periods[key]) for key in keys)
             for chunk in _chunks(keys):
                 rows = self.session.execute(
-                    select(SeriesCount.dimension, SeriesCount.value, SeriesCount.area_code,
-                           SeriesCount.source, SeriesCount.freq, SeriesCount.period,
-                           SeriesCount.count).where(
-                        tuple_(SeriesCount.dimension, SeriesCount.value, SeriesCount.area_code,
-                               SeriesCount.source, SeriesCount.freq).in_(chunk),
-                        SeriesCount.period >= earliest, SeriesCount.period <= latest)
+                    select(counts.dimension, counts.value, counts.area_code, counts.source,
+                           counts.freq, counts.period, counts.count).where(
+                        tuple_(counts.dimension, counts.value, counts.area_code, counts.source,
+                               counts.freq).in_(chunk),
+                        counts.period >= earliest, counts.period <= latest)
                 )
                 for dim, value, area, source, row_freq, period, count in rows:
                     self._counts[((dim, value, area, source, row_freq), period)] = count
         reports = sorted({event.report_key for event in events})
         for chunk in _chunks(reports):
             rows = self.session.execute(
-                select(SeriesReport.dimension, SeriesReport.value, SeriesReport.area_code,
-                       SeriesReport.source, SeriesReport.freq, SeriesReport.period,
-                       SeriesReport.report_key)
-                .where(SeriesReport.report_key.in_(chunk))
+                select(reports_.dimension, reports_.value, reports_.area_code, reports_.source,
+                       reports_.freq, reports_.period, reports_.report_key)
+                .where(reports_.report_key.in_(chunk))
             )
             self._counted.update(((d, v, a, s, f), p, r) for d, v, a, s, f, p, r in rows)
 
@@ -205,19 +207,19 @@ class DetectorState:
         # the statements themselves, and these rows are never loaded as objects here.
         insert = self._insert
         if self._new_events:
-            self.session.execute(insert(EventRow.__table__).on_conflict_do_nothing(),
+            self.session.execute(insert(_EVENTS).on_conflict_do_nothing(),
                                  self._new_events)
         if self._new_sightings:
-            self.session.execute(insert(Sighting.__table__).on_conflict_do_nothing(),
+            self.session.execute(insert(_SIGHTINGS).on_conflict_do_nothing(),
                                  self._new_sightings)
         if self._new_reports:
-            self.session.execute(insert(SeriesReport.__table__).on_conflict_do_nothing(),
+            self.session.execute(insert(_REPORTS).on_conflict_do_nothing(),
                                  self._new_reports)
         if self._dirty_counts:
             rows = [{"dimension": key[0], "value": key[1], "area_code": key[2], "source": key[3],
                      "freq": key[4], "period": period, "count": self._counts[(key, period)]}
                     for key, period in sorted(self._dirty_counts)]
-            stmt = insert(SeriesCount.__table__)
+            stmt = insert(_COUNTS)
             self.session.execute(stmt.on_conflict_do_update(
                 index_elements=["dimension", "value", "area_code", "source", "freq", "period"],
                 set_={"count": stmt.excluded.count}), rows)

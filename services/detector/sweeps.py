@@ -51,6 +51,8 @@ SCAN_MIN_RECENT = 5
 SCAN_RISE = 1.5
 SCAN_RECENT_DAYS = 14
 SCAN_BASELINE_DAYS = 168
+MARKET_WINDOW_DAYS = 7
+MARKET_BASELINE_WEEKS = 26
 SCANS_PER_YEAR = DAYS_PER_YEAR / CLUSTER_EVERY_DAYS
 # The largest p-value whose recurrence interval still makes a signal: replicates stop as soon
 # as no cluster of the scan can reach it (its signals are the same as with every replicate).
@@ -163,9 +165,15 @@ class Sweeper:
         today = {self.events[i].area_code for i in self._by_day.get(as_of, ())
                  if self.events[i].source == "market"}
         if today:
-            observations = [self._observations[e.event_id] for e in by_source["market"]]
+            # Only the market detector's window and baseline matter, of the year kept here.
+            since = as_of - dt.timedelta(days=MARKET_WINDOW_DAYS - 1, weeks=MARKET_BASELINE_WEEKS)
+            observations = [o for o in map(self._observations.__getitem__,
+                                           (e.event_id for e in by_source["market"]))
+                            if o.date >= since]
             signals += market_signals(
-                market_anomalies(observations, as_of=as_of, neighbours=neighbours, areas=today),
+                market_anomalies(observations, as_of=as_of, neighbours=neighbours, areas=today,
+                                 window_days=MARKET_WINDOW_DAYS,
+                                 baseline_weeks=MARKET_BASELINE_WEEKS),
                 by_source["market"])
         return signals
 
@@ -200,12 +208,13 @@ _FIELDS_SETS: dict[frozenset[str], set[str]] = {}
 
 
 def _compact(event: Event) -> Event:
-    """The same event, sharing its set of given fields with the sweeper's other events."""
+    """The event, sharing its set of given fields (equal to its own) with the sweeper's other
+    events; events are never changed after validation, so the set is never written to."""
     given = event.__pydantic_fields_set__
     shared = _FIELDS_SETS.setdefault(frozenset(given), set(given))
-    if given is shared:
-        return event
-    return Event.model_construct(_fields_set=shared, **event.__dict__)
+    if given is not shared:
+        object.__setattr__(event, "__pydantic_fields_set__", shared)
+    return event
 
 
 def _rising(events: list[Event], as_of: dt.date) -> bool:
