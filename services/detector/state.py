@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from services.store import EventRow, SeriesCount, SeriesReport, Sighting, engine_insert
@@ -122,11 +122,14 @@ class DetectorState:
             earliest = min(min(periods[key]) for key in keys) - self.history[freq] * STEP[freq]
             latest = max(max(periods[key]) for key in keys)
             for chunk in _chunks(keys):
+                # One equality term per series, OR'd: each is a search of the primary key. (A
+                # row-value IN reads the whole table on SQLite, a cost growing with history.)
                 rows = self.session.execute(
                     select(counts.dimension, counts.value, counts.area_code, counts.source,
                            counts.freq, counts.period, counts.count).where(
-                        tuple_(counts.dimension, counts.value, counts.area_code, counts.source,
-                               counts.freq).in_(chunk),
+                        or_(*(and_(counts.dimension == d, counts.value == v,
+                                   counts.area_code == a, counts.source == s_, counts.freq == f)
+                              for d, v, a, s_, f in chunk)),
                         counts.period >= earliest, counts.period <= latest)
                 )
                 for dim, value, area, source, row_freq, period, count in rows:

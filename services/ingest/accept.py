@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from services.ingest.files import Row
@@ -97,14 +97,20 @@ def _claim_and_append(store: Store, transport: Transport, source: str, via: str,
     with store.session() as session:
         wanted = {(sub, rec.report_id) for _, rec, sub, _ in keyed}  # type: ignore[attr-defined]
         existing: dict[tuple[str, str], str] = {}
-        for chunk in _chunks(sorted(wanted), 400):
-            rows = session.execute(
-                select(Submission.submitter, Submission.report_id, Submission.content_sha256).where(
-                    Submission.source == source,
-                    tuple_(Submission.submitter, Submission.report_id).in_(chunk),
+        by_submitter: dict[str, list[str]] = {}
+        for submitter, report_id in sorted(wanted):
+            by_submitter.setdefault(submitter, []).append(report_id)
+        # Per submitter, `report_id IN (...)`: a search of the unique key. (A row-value IN of
+        # (submitter, report_id) reads every submission of the source on SQLite.)
+        for submitter, report_ids in by_submitter.items():
+            for chunk in _chunks(report_ids, 400):
+                rows = session.execute(
+                    select(Submission.report_id, Submission.content_sha256).where(
+                        Submission.source == source, Submission.submitter == submitter,
+                        Submission.report_id.in_(chunk),
+                    )
                 )
-            )
-            existing.update({(sub, rid): sha for sub, rid, sha in rows})
+                existing.update({(submitter, rid): sha for rid, sha in rows})
         fresh: list[tuple[str | None, dict[str, Any]]] = []
         for index, record, submitter, sha in keyed:
             report_id = record.report_id  # type: ignore[attr-defined]

@@ -137,7 +137,8 @@ class SignalRow(Base):
     __tablename__ = "signal"
     __table_args__ = (Index("ix_signal_alert", "alert_id"), Index("ix_signal_detector", "detector"),
                       # the outbox's "not yet published, oldest first", without a scan
-                      Index("ix_signal_outbox", "published", "detected_at"))
+                      Index("ix_signal_outbox", "published", "detected_at"),
+                      Index("ix_signal_held", "disposition", "period_end"))
 
     signal_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     detector: Mapped[str] = mapped_column(String(40))
