@@ -21,18 +21,6 @@ from services.store import AuditIsAppendOnly, DetailRead
 from tests.api.helpers import BIRMINGHAM, HARTLEPOOL, PASSWORD, Accounts, make_accounts, seed_alert
 from tests.api.test_sessions import sign_in
 
-
-@pytest.fixture
-def accounts(system: EmbeddedSystem) -> Accounts:
-    return make_accounts(system)
-
-
-@pytest.fixture
-def api(system: EmbeddedSystem, accounts: Accounts) -> Iterator[TestClient]:
-    with TestClient(create_app(system), base_url="http://testserver") as client:
-        yield client
-
-
 # --- secrets at rest -------------------------------------------------------------------------
 
 

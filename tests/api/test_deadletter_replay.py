@@ -5,27 +5,15 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from services.api.app import create_app
 from services.ingest import dead_letter
 from services.pipeline import EmbeddedSystem, Pipeline
 from services.store import EventRow
 from streams import topics
-from tests.api.helpers import Accounts, forensic_sample, make_accounts
+from tests.api.helpers import Accounts, forensic_sample
 from tests.conftest import valid
-
-
-@pytest.fixture
-def accounts(system: EmbeddedSystem) -> Accounts:
-    return make_accounts(system)
-
-
-@pytest.fixture
-def api(system: EmbeddedSystem, accounts: Accounts) -> TestClient:
-    return TestClient(create_app(system))
 
 
 def _upload(api: TestClient, headers: dict[str, str], records: list[dict]) -> dict:

@@ -9,20 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from services.api.app import create_app
 from services.pipeline import EmbeddedSystem
 from services.store import AlertComment, AlertRow, AuditEntry, AuditIsAppendOnly
-from tests.api.helpers import BIRMINGHAM, HARTLEPOOL, Accounts, make_accounts, seed_alert
-
-
-@pytest.fixture
-def accounts(system: EmbeddedSystem) -> Accounts:
-    return make_accounts(system)
-
-
-@pytest.fixture
-def api(system: EmbeddedSystem, accounts: Accounts) -> TestClient:
-    return TestClient(create_app(system))
+from tests.api.helpers import BIRMINGHAM, HARTLEPOOL, Accounts, seed_alert
 
 
 def _post(api: TestClient, accounts: Accounts, alert_id: str, what: str, body: dict,

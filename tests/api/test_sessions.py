@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
-from services.api.app import create_app
 from services.api.auth.dependencies import SESSION_COOKIE
 from services.pipeline import EmbeddedSystem
-from tests.api.helpers import PASSWORD, Accounts, make_accounts, seed_alert
+from tests.api.helpers import PASSWORD, Accounts, seed_alert
 
 
 @pytest.fixture
-def accounts(system: EmbeddedSystem) -> Accounts:
-    return make_accounts(system)
-
-
-@pytest.fixture
-def browser(system: EmbeddedSystem, accounts: Accounts) -> Iterator[TestClient]:
-    with TestClient(create_app(system), base_url="http://testserver") as client:
-        yield client
+def browser(api: TestClient) -> TestClient:
+    return api
 
 
 def _csrf_of_form(client: TestClient, next_url: str = "/") -> str:

@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from fastapi.testclient import TestClient
 
-from services.api.app import create_app
 from services.pipeline import EmbeddedSystem, Pipeline
 from streams import topics
-from tests.api.helpers import Accounts, forensic_sample, make_accounts
+from tests.api.helpers import Accounts, forensic_sample
 from tests.conftest import valid
-
-
-@pytest.fixture
-def accounts(system: EmbeddedSystem) -> Accounts:
-    return make_accounts(system)
-
-
-@pytest.fixture
-def api(system: EmbeddedSystem, accounts: Accounts) -> TestClient:
-    return TestClient(create_app(system))
 
 
 def test_the_submitter_is_the_account_and_only_its_own_labs(api: TestClient, accounts: Accounts,

@@ -11,7 +11,6 @@ import json
 import random
 from collections import Counter
 
-import pytest
 from fastapi.testclient import TestClient
 
 from services.api.app import create_app
@@ -19,7 +18,7 @@ from services.api.auth.keys import signing_key
 from services.api.trends.perturbation import ALPHA, Perturber, publish
 from services.pipeline import EmbeddedSystem
 from services.store import EventRow
-from tests.api.helpers import BIRMINGHAM, COVENTRY, HARTLEPOOL, Accounts, make_accounts
+from tests.api.helpers import BIRMINGHAM, COVENTRY, HARTLEPOOL, Accounts
 
 # --- the perturbation itself --------------------------------------------------------------
 
@@ -79,11 +78,6 @@ def test_zero_is_exact_and_small_is_less_than_five() -> None:
 
 
 # --- the API ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def accounts(system: EmbeddedSystem) -> Accounts:
-    return make_accounts(system)
 
 
 def _events(system: EmbeddedSystem, specs: list[tuple[str, str, str, str, int]]) -> None:
