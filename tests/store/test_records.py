@@ -15,6 +15,7 @@ from services.ingest.accept import accept
 from services.ingest.validate import validate
 from services.store import AlertRow, AuditEntry, AuditIsAppendOnly, SignalRow, Store, Submission
 from streams import topics
+from streams.records import Accepted
 from streams.sqlite_log import SqliteLog
 from tests.conftest import valid
 
@@ -54,9 +55,16 @@ def test_accept_claims_keys_once_and_tells_duplicates_from_conflicts(store: Stor
     again = accept(store, log, "ridr", "default", [*records[:1], (1, changed), *records[2:]], "api")
     assert [o.outcome for o in again] == ["duplicate", "conflict", "duplicate", "duplicate",
                                           "duplicate"]
-    assert len(list(log.read_all(topics.raw("ridr")))) == 5
+    appended = list(log.read_all(topics.raw("ridr")))
+    assert len(appended) == 5
     with store.session() as session:
         assert session.execute(select(func.count()).select_from(Submission)).scalar_one() == 5
+    # Each envelope in the log is exactly what its model writes, record and all.
+    for (_, record), message in zip(records, appended, strict=True):
+        envelope = Accepted.model_validate(message.value)
+        assert envelope.model_dump(mode="json") == message.value
+        assert (envelope.submitter, envelope.report_id) == ("default", record.report_id)
+        assert envelope.record == record.model_dump(mode="json")
 
 
 def test_free_text_as_long_as_validation_allows_fits(store: Store, log: SqliteLog) -> None:
