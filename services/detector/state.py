@@ -31,6 +31,7 @@ FAST_CLASSES = frozenset({"nitazene", "fentanyl_analogue", "xylazine_like"})
 WEEKLY, DAILY = "W", "D"
 STEP = {WEEKLY: dt.timedelta(weeks=1), DAILY: dt.timedelta(days=1)}
 _CHUNK = 300
+_OR_CHUNK = 256  # a power of two: see `_padded`
 _EVENTS, _SIGHTINGS = EventRow.__table__, Sighting.__table__
 _COUNTS, _REPORTS = SeriesCount.__table__, SeriesReport.__table__
 
@@ -74,9 +75,14 @@ def series_of(event: Event) -> list[Series]:
     return out
 
 
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start:start + _CHUNK]
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _padded(chunk: Sequence[Any]) -> list[Any]:
+    """`chunk` with its last item repeated up to the next power of two."""
+    return [*chunk, *[chunk[-1]] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))]
 
 
 class DetectorState:
@@ -121,9 +127,12 @@ class DetectorState:
                 continue
             earliest = min(min(periods[key]) for key in keys) - self.history[freq] * STEP[freq]
             latest = max(max(periods[key]) for key in keys)
-            for chunk in _chunks(keys):
+            for chunk in _chunks(keys, _OR_CHUNK):
                 # One equality term per series, OR'd: each is a search of the primary key. (A
                 # row-value IN reads the whole table on SQLite, a cost growing with history.)
+                # Padded to a power of two terms: each count of terms is a statement of its own
+                # in SQLAlchemy's compiled cache, and 256 of them held hundreds of megabytes.
+                chunk = _padded(chunk)
                 rows = self.session.execute(
                     select(counts.dimension, counts.value, counts.area_code, counts.source,
                            counts.freq, counts.period, counts.count).where(
