@@ -15,9 +15,10 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from services.store import EventRow, SeriesCount, SeriesReport, Sighting, engine_insert
@@ -80,6 +81,30 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[start:start + size]
 
 
+_KEY_PARAMS = ("d", "v", "a", "s", "f")  # dimension, value, area, source, freq of term i
+
+
+@cache
+def _counts_query(terms: int) -> Select:
+    """Counts of `terms` series (parameters d0, v0, a0, s0, f0, d1, ...) between `earliest`
+    and `latest`.
+
+    One equality term per series, OR'd: each is a search of the primary key (a row-value IN
+    reads the whole table on SQLite, a cost growing with history). Built once per number of
+    terms, which `_padded` keeps to powers of two: each number is a statement of its own in
+    SQLAlchemy's compiled cache, and building the terms anew for each batch cost more than
+    running the query.
+    """
+    c = _COUNTS.c
+    columns = (c.dimension, c.value, c.area_code, c.source, c.freq)
+    return select(*columns, c.period, c.count).where(
+        or_(*(and_(*(column == bindparam(f"{name}{i}", type_=column.type)
+                     for name, column in zip(_KEY_PARAMS, columns, strict=True)))
+              for i in range(terms))),
+        c.period >= bindparam("earliest", type_=c.period.type),
+        c.period <= bindparam("latest", type_=c.period.type))
+
+
 def _padded(chunk: Sequence[Any]) -> list[Any]:
     """`chunk` with its last item repeated up to the next power of two."""
     return [*chunk, *[chunk[-1]] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))]
@@ -105,7 +130,7 @@ class DetectorState:
     def prefetch(self, events: Sequence[Event]) -> None:
         """Load everything these events can read, in a handful of bulk queries (on the tables:
         the ORM's handling of a query costs more than SQLite's answering it)."""
-        counts, reports_ = _COUNTS.c, _REPORTS.c
+        reports_ = _REPORTS.c
         ids = [event.event_id for event in events]
         for chunk in _chunks(ids):
             self._events_seen.update(self.session.execute(
@@ -128,19 +153,11 @@ class DetectorState:
             earliest = min(min(periods[key]) for key in keys) - self.history[freq] * STEP[freq]
             latest = max(max(periods[key]) for key in keys)
             for chunk in _chunks(keys, _OR_CHUNK):
-                # One equality term per series, OR'd: each is a search of the primary key. (A
-                # row-value IN reads the whole table on SQLite, a cost growing with history.)
-                # Padded to a power of two terms: each count of terms is a statement of its own
-                # in SQLAlchemy's compiled cache, and 256 of them held hundreds of megabytes.
                 chunk = _padded(chunk)
-                rows = self.session.execute(
-                    select(counts.dimension, counts.value, counts.area_code, counts.source,
-                           counts.freq, counts.period, counts.count).where(
-                        or_(*(and_(counts.dimension == d, counts.value == v,
-                                   counts.area_code == a, counts.source == s_, counts.freq == f)
-                              for d, v, a, s_, f in chunk)),
-                        counts.period >= earliest, counts.period <= latest)
-                )
+                params: dict[str, Any] = {"earliest": earliest, "latest": latest}
+                for i, key in enumerate(chunk):
+                    params.update(zip((f"{name}{i}" for name in _KEY_PARAMS), key, strict=True))
+                rows = self.session.execute(_counts_query(len(chunk)), params)
                 for dim, value, area, source, row_freq, period, count in rows:
                     self._counts[((dim, value, area, source, row_freq), period)] = count
         reports = sorted({event.report_key for event in events})
