@@ -69,7 +69,6 @@ from streams.records import Event, Signal
 DAYS_PER_YEAR = 365.25
 #: Elements of one replicate batch's (replicates x centres x areas x windows) arrays.
 _BATCH_ELEMENTS = 4_000_000
-_FIRST_BATCH = 9  # replicates drawn before a stopping rule is first asked
 
 
 class ScanError(ValueError):
@@ -395,9 +394,10 @@ def _replicate_maxima(
     out = np.empty(replicates)
     lo = 0
     while lo < replicates:
-        # With a stopping rule, a small first batch: most scans stop there. Rows are shuffled
-        # one after another from one generator, so the batches do not change the replicates.
-        size = min(batch if enough is None or lo else min(batch, _FIRST_BATCH), replicates - lo)
+        # With a stopping rule, batches of 1, 2, 4, ... replicates: an unremarkable scan stops
+        # at the first replicate beating it, most of them within a few. Rows are shuffled one
+        # after another from one generator, so the batches do not change the replicates.
+        size = min(batch if enough is None else min(batch, lo + 1), replicates - lo)
         ages = rng.permuted(np.tile(age_of_case, (size, 1)), axis=1)
         rep, case = np.nonzero(ages < window)
         index = (rep * n_areas + area_of_case[case]) * window + ages[rep, case]
