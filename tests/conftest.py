@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,18 @@ def system(settings: Settings) -> Iterator[EmbeddedSystem]:
 def client(system: EmbeddedSystem) -> Iterator[TestClient]:
     with TestClient(create_app(system)) as test_client:
         yield test_client
+
+
+@pytest.fixture(autouse=True)
+def cli_logging() -> Iterator[None]:
+    """`ews` (its `main`, which some tests call in-process) sends all logging to the standard
+    error it finds: put the test run's handlers back after each test, so that no thread logs
+    later into an output pytest has closed."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def ridr(report_id: str = "r-1", *, area: str = "E08000025", days_ago: int = 10,

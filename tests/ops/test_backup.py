@@ -5,10 +5,8 @@ from its offsets to exactly the state an undisturbed run of the same reports rea
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,16 +55,6 @@ def _state(system: EmbeddedSystem) -> dict[str, object]:
 def _raw_in_order(system: EmbeddedSystem) -> list[tuple[str, str | None, dict]]:
     messages = [m for topic in topics.RAW_TOPICS for m in system.transport.read_all(topic)]
     return [(m.topic, m.key, m.value) for m in sorted(messages, key=lambda m: m.offset)]
-
-
-@pytest.fixture
-def cli_logging() -> Iterator[None]:
-    """`ews` configures logging for its process; put the test run's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.mark.slow
