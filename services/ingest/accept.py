@@ -54,11 +54,8 @@ class Outcome:
         return out
 
 
-def content_hash(record: Record) -> str:
-    return _hash_of(record.model_dump(mode="json"))
-
-
-def _hash_of(dumped: dict[str, Any]) -> str:
+def content_hash(dumped: dict[str, Any]) -> str:
+    """The SHA-256 of a record as dumped (`model_dump(mode="json")`), keys sorted."""
     canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -82,7 +79,7 @@ def accept(
     keyed = []
     for index, record in records:
         dumped = record.model_dump(mode="json")  # once: for the hash and for the log
-        keyed.append((index, record, submitter_for(source, account, record), _hash_of(dumped),
+        keyed.append((index, record, submitter_for(source, account, record), content_hash(dumped),
                       dumped))
     outcomes: dict[int, Outcome] = {}
     try:

@@ -14,8 +14,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 from services.ingest import accept, validate
 from services.pipeline import EmbeddedSystem, Pipeline
@@ -35,7 +34,7 @@ def test_accept_and_pipeline_statements_search_rather_than_scan(tmp_path: Path) 
     statements: dict[str, tuple] = {}
 
     @event.listens_for(system.store.engine, "before_cursor_execute")
-    def collect(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+    def collect(conn, cursor, statement, parameters, context, executemany):
         if not executemany and statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
             statements.setdefault(statement, parameters)
 
@@ -52,8 +51,8 @@ def test_accept_and_pipeline_statements_search_rather_than_scan(tmp_path: Path) 
 
     scans: dict[str, list[str]] = {}
     with system.store.engine.connect() as connection:
+        raw = connection.connection.driver_connection
         for statement, parameters in statements.items():
-            raw = connection.connection.driver_connection
             plan = [row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)]
             growing = [t for line in plan for t in SCAN.findall(line) if t in GROWING]
             # A search on the key's first column alone reads every submission of a source.
