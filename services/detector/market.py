@@ -304,6 +304,8 @@ def market_signals(findings: Sequence[MarketFinding], events: Sequence[Event]) -
     Severity: high purity ``high``, a price drop ``medium``, the other directions ``low`` (the
     alert builder records those and lets them corroborate, without raising on them alone).
     """
+    if not findings:
+        return []  # spare the pass over the events
     by_key = {event.report_key: event for event in events if event.source == "market"}
     signals: list[Signal] = []
     for finding in findings:

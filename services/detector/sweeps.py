@@ -15,7 +15,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from services.detector.deaths import death_clusters, death_signals, deaths_from_events
+from services.detector.deaths import (
+    DeathRecord,
+    death_clusters,
+    death_signals,
+    deaths_from_events,
+)
 from services.detector.market import (
     MarketObservation,
     market_anomalies,
@@ -76,6 +81,8 @@ class Sweeper:
     _by_day: dict[dt.date, list[str]] = field(default_factory=lambda: defaultdict(list))
     _clinical: dict[str, ClinicalReport] = field(default_factory=dict)  # ridr event id ->
     _observations: dict[str, MarketObservation] = field(default_factory=dict)  # market event id ->
+    # death notification (report key) -> (its mentions, its record); dropped when one changes
+    _deaths: dict[str, tuple[int, DeathRecord]] = field(default_factory=dict)
 
     @property
     def zones(self) -> Zones:
@@ -87,7 +94,7 @@ class Sweeper:
         """Start from the stored events (after a restart): the latest day counts as swept."""
         self.events = {}
         self._by_source, self._by_day = defaultdict(dict), defaultdict(list)
-        self._clinical, self._observations = {}, {}
+        self._clinical, self._observations, self._deaths = {}, {}, {}
         for event in events:
             self._keep(event)
         self.last_swept = latest - dt.timedelta(days=1) if latest else None
@@ -116,6 +123,8 @@ class Sweeper:
         self._by_day[event.date].append(event.event_id)
         if event.source == "ridr":
             self._clinical[event.event_id] = reports_from_events([event])[0]
+        elif event.source == "death":
+            self._deaths.pop(event.report_key, None)
         elif event.source == "market":
             self._observations[event.event_id] = observation_from_event(
                 event, price_gbp=event.price_gbp, quantity=event.quantity, unit=event.unit)
@@ -127,6 +136,7 @@ class Sweeper:
             day.remove(event.event_id)
         self._clinical.pop(event.event_id, None)
         self._observations.pop(event.event_id, None)
+        self._deaths.pop(event.report_key, None)
 
     def _evict(self, oldest: dt.date) -> None:
         """Forget every event dated before `oldest`."""
@@ -136,6 +146,7 @@ class Sweeper:
                 self._by_source[event.source].pop(event_id, None)
                 self._clinical.pop(event_id, None)
                 self._observations.pop(event_id, None)
+                self._deaths.pop(event.report_key, None)
 
     def _window(self, as_of: dt.date) -> dict[str, list[Event]]:
         """The events dated up to `as_of`, by source, each in arrival order."""
@@ -159,17 +170,21 @@ class Sweeper:
                                       as_of=as_of),
                 by_source["ridr"])
             signals += death_signals(
-                death_clusters(deaths_from_events(by_source["death"]), neighbours, as_of=as_of),
+                death_clusters(self._death_records(by_source["death"]), neighbours, as_of=as_of),
                 by_source["death"])
             signals += self._scans(by_source, as_of)
         today = {self.events[i].area_code for i in self._by_day.get(as_of, ())
                  if self.events[i].source == "market"}
         if today:
             # Only the market detector's window and baseline matter, of the year kept here.
-            since = as_of - dt.timedelta(days=MARKET_WINDOW_DAYS - 1, weeks=MARKET_BASELINE_WEEKS)
+            # of the drugs reported in the window there: no other drug's baseline is looked at.
+            first = as_of - dt.timedelta(days=MARKET_WINDOW_DAYS - 1)
+            since = first - dt.timedelta(weeks=MARKET_BASELINE_WEEKS)
             observations = [o for o in map(self._observations.__getitem__,
                                            (e.event_id for e in by_source["market"]))
                             if o.date >= since]
+            judged = {o.drug for o in observations if o.date >= first and o.area_code in today}
+            observations = [o for o in observations if o.drug in judged]
             signals += market_signals(
                 market_anomalies(observations, as_of=as_of, neighbours=neighbours, areas=today,
                                  window_days=MARKET_WINDOW_DAYS,
@@ -184,6 +199,19 @@ class Sweeper:
             if event.report_key not in seen:
                 seen[event.report_key] = self._clinical[event.event_id]
         return list(seen.values())
+
+    def _death_records(self, events: list[Event]) -> list[DeathRecord]:
+        """`deaths_from_events(events)`, each notification's record made once while it lasts."""
+        grouped: dict[str, list[Event]] = {}
+        for event in events:
+            grouped.setdefault(event.report_key, []).append(event)
+        records = []
+        for key, mentions in grouped.items():
+            known = self._deaths.get(key)
+            if known is None or known[0] != len(mentions):
+                known = self._deaths[key] = (len(mentions), deaths_from_events(mentions)[0])
+            records.append(known[1])
+        return records
 
     def _scans(self, by_source: dict[str, list[Event]], as_of: dt.date) -> list[Signal]:
         """A space-time scan per class whose recent harm reports are up nationally."""
