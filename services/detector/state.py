@@ -169,6 +169,16 @@ class DetectorState:
             )
             self._counted.update(((d, v, a, s, f), p, r) for d, v, a, s, f, p, r in rows)
 
+    def unseen(self, events: Sequence[Event]) -> list[Event]:
+        """The events `add_event` will record, in order (after `prefetch`; nothing changes)."""
+        seen = set(self._events_seen)
+        out = []
+        for event in events:
+            if event.event_id not in seen:
+                seen.add(event.event_id)
+                out.append(event)
+        return out
+
     def add_event(self, event: Event) -> bool:
         """Record an event; False when it was already recorded (a redelivery)."""
         if event.event_id in self._events_seen:

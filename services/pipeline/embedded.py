@@ -65,7 +65,8 @@ class Pipeline:
             Stage(transport, "normaliser", topics.RAW_TOPICS,
                   handlers.normaliser(transport, resolve, system.geography)),
             Stage(transport, "detector", [topics.EVENTS],
-                  handlers.detector(transport, store, config, system.geography)),
+                  handlers.detector(transport, store, config, system.geography,
+                                    separate_sweeps=system.settings.sweep_process)),
             Stage(transport, "alert-builder", [topics.SIGNALS],
                   handlers.alert_builder(store, system.index, system.geography)),
         ]
