@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from services.store import EventRow, SeriesCount, SeriesReport, Sighting, engine_insert
+from services.store import EventRow, SeriesCount, SeriesReport, Sighting, insert_rows
 from streams.records import Event
 
 NATIONAL = "*"
@@ -105,6 +105,17 @@ def _counts_query(terms: int) -> Select:
         c.period <= bindparam("latest", type_=c.period.type))
 
 
+@cache
+def _sightings_query(terms: int) -> Select:
+    """Sightings of `terms` (structure, area) pairs (parameters k0, a0, k1, ...): OR'd
+    primary-key searches, built once per number of terms as `_counts_query` is."""
+    c = _SIGHTINGS.c
+    return select(c.substance_key, c.area_code).where(or_(*(
+        and_(c.substance_key == bindparam(f"k{i}", type_=c.substance_key.type),
+             c.area_code == bindparam(f"a{i}", type_=c.area_code.type))
+        for i in range(terms))))
+
+
 def _padded(chunk: Sequence[Any]) -> list[Any]:
     """`chunk` with its last item repeated up to the next power of two."""
     return [*chunk, *[chunk[-1]] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))]
@@ -115,7 +126,6 @@ class DetectorState:
 
     def __init__(self, session: Session, *, history: dict[str, int] | None = None) -> None:
         self.session = session
-        self._insert = engine_insert(session.get_bind())
         self.history = history or {WEEKLY: 9, DAILY: 9}
         self._events_seen: set[str] = set()
         self._sightings: set[tuple[str, str]] = set()
@@ -135,11 +145,16 @@ class DetectorState:
         for chunk in _chunks(ids):
             self._events_seen.update(self.session.execute(
                 select(_EVENTS.c.event_id).where(_EVENTS.c.event_id.in_(chunk))).scalars())
-        keys = sorted({event.substance_key for event in events if event.substance_key})
-        for chunk in _chunks(keys):
-            self._sightings.update(tuple(row) for row in self.session.execute(
-                select(_SIGHTINGS.c.substance_key, _SIGHTINGS.c.area_code)
-                .where(_SIGHTINGS.c.substance_key.in_(chunk))))
+        # Only the sightings these events can claim: a common drug has one in every area, and
+        # reading them all for each batch had cost more than the rest of the look-ups together.
+        pairs = sorted({(event.substance_key, area) for event in events if event.substance_key
+                        for area in (NATIONAL, event.area_code)})
+        for chunk in _chunks(pairs, _OR_CHUNK):
+            chunk = _padded(chunk)
+            params = {name: value for i, (key, area) in enumerate(chunk)
+                      for name, value in ((f"k{i}", key), (f"a{i}", area))}
+            self._sightings.update(map(tuple, self.session.execute(
+                _sightings_query(len(chunk)), params)))
         periods: dict[SeriesKey, list[dt.date]] = defaultdict(list)
         for event in events:
             for series in series_of(event):
@@ -241,26 +256,16 @@ class DetectorState:
         return self.session.execute(select(func.min(EventRow.date))).scalar_one_or_none()
 
     def flush(self) -> None:
-        """Write this batch's changes back, in bulk."""
-        # Inserts into the tables, not the mapped classes: the ORM's bulk path costs more than
-        # the statements themselves, and these rows are never loaded as objects here.
-        insert = self._insert
-        if self._new_events:
-            self.session.execute(insert(_EVENTS).on_conflict_do_nothing(),
-                                 self._new_events)
-        if self._new_sightings:
-            self.session.execute(insert(_SIGHTINGS).on_conflict_do_nothing(),
-                                 self._new_sightings)
-        if self._new_reports:
-            self.session.execute(insert(_REPORTS).on_conflict_do_nothing(),
-                                 self._new_reports)
-        if self._dirty_counts:
-            rows = [{"dimension": key[0], "value": key[1], "area_code": key[2], "source": key[3],
-                     "freq": key[4], "period": period, "count": self._counts[(key, period)]}
-                    for key, period in sorted(self._dirty_counts)]
-            stmt = insert(_COUNTS)
-            self.session.execute(stmt.on_conflict_do_update(
-                index_elements=["dimension", "value", "area_code", "source", "freq", "period"],
-                set_={"count": stmt.excluded.count}), rows)
+        """Write this batch's changes back, in bulk (`insert_rows`: not through the ORM, whose
+        handling of each row costs more than the statements, and these rows are never loaded
+        as objects here)."""
+        session = self.session
+        insert_rows(session, _EVENTS, self._new_events)
+        insert_rows(session, _SIGHTINGS, self._new_sightings)
+        insert_rows(session, _REPORTS, self._new_reports)
+        insert_rows(session, _COUNTS, [
+            {"dimension": key[0], "value": key[1], "area_code": key[2], "source": key[3],
+             "freq": key[4], "period": period, "count": self._counts[(key, period)]}
+            for key, period in sorted(self._dirty_counts)], update=("count",))
         self._new_events, self._new_sightings, self._new_reports = [], [], []
         self._dirty_counts = set()

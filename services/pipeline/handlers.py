@@ -18,7 +18,7 @@ from services.detector.sweeps import LOOKBACK_DAYS, MAX_CATCH_UP_DAYS, Sweeper, 
 from services.geography import Geography
 from services.ingest.accept import dead_letter
 from services.normaliser import Resolver, normalise
-from services.store import EventRow, SignalRow, Store, engine_insert
+from services.store import EventRow, SignalRow, Store, insert_rows
 from streams import topics
 from streams.records import Accepted, Event, Signal
 from streams.stage import BatchHandler
@@ -145,9 +145,8 @@ def _store_signals(session: Session, signals: Sequence[Signal]) -> None:
     if not signals:
         return
     columns = [column.key for column in SignalRow.__table__.columns]
-    rows = [{name: getattr(row, name) for name in columns} for row in map(signal_row, signals)]
-    insert = engine_insert(session.get_bind())
-    session.execute(insert(SignalRow.__table__).on_conflict_do_nothing(), rows)
+    insert_rows(session, SignalRow.__table__,
+                [{name: getattr(row, name) for name in columns} for row in map(signal_row, signals)])
 
 
 def publish_signals(transport: Transport, store: Store, *, batch: int = 1000) -> int:

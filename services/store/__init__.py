@@ -6,6 +6,7 @@ from services.store.db import (
     Store,
     StoreError,
     engine_insert,
+    insert_rows,
     retry_on_conflict,
 )
 from services.store.models import (
@@ -53,5 +54,6 @@ __all__ = [
     "Subscription",
     "WebSession",
     "engine_insert",
+    "insert_rows",
     "retry_on_conflict",
 ]

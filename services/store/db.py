@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -117,6 +118,50 @@ def engine_insert(engine: Engine):
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], *,
+                update: Sequence[str] = ()) -> None:
+    """INSERT `rows` (dicts with the same keys) into `table`; a row whose primary key is taken
+    is skipped, or with `update` sets those columns from it (ON CONFLICT ... DO UPDATE).
+
+    On SQLite the rows go straight to the driver's executemany, each value through its column
+    type's own bind processor (what SQLAlchemy itself would store): SQLAlchemy's executemany
+    costs several times the statement's own work per row, and the detector writes every event,
+    count and claim this way. Elsewhere, SQLAlchemy's INSERT ... ON CONFLICT.
+    """
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        insert = engine_insert(connection.engine)(table)
+        statement = (insert.on_conflict_do_update(
+            index_elements=[c.name for c in table.primary_key.columns],
+            set_={name: insert.excluded[name] for name in update}) if update
+            else insert.on_conflict_do_nothing())
+        session.execute(statement, list(rows))
+        return
+    sql, processors = _raw_insert(connection.dialect, table, columns, tuple(update))
+    connection.exec_driver_sql(sql, [
+        tuple(value if process is None else process(value)
+              for value, process in zip(map(row.__getitem__, columns), processors))
+        for row in rows])
+
+
+@functools.cache
+def _raw_insert(dialect: Dialect, table: Table, columns: tuple[str, ...], update: tuple[str, ...]
+                ) -> tuple[str, tuple[Callable[[Any], Any] | None, ...]]:
+    quote = dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "
+           f"VALUES ({', '.join('?' * len(columns))}) ON CONFLICT")
+    if update:
+        keys = ", ".join(quote(c.name) for c in table.primary_key.columns)
+        sql += f" ({keys}) DO UPDATE SET " + ", ".join(f"{quote(c)} = excluded.{quote(c)}"
+                                                       for c in update)
+    else:
+        sql += " DO NOTHING"
+    return sql, tuple(table.c[name].type._cached_bind_processor(dialect) for name in columns)
 
 
 class ConcurrentUpdateError(StoreError):
