@@ -67,20 +67,41 @@ TOPOLOGIES: list[list[list[str]]] = [
 
 
 def rss_mib() -> float:
-    """Resident set size of this process now."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Memory of this process and its children now (the detector's sweeps process, and the
+    fork server it comes from, hold part of the pipeline's memory): the sum of their
+    proportional set sizes, so that pages they share (the fork server's imports) count once."""
+    return sum(_status_kib(pid, "Pss:", "smaps_rollup") for pid in _tree(os.getpid())) / 1024
 
 
 def peak_rss_mib() -> float:
-    """Peak resident set size of this process. Not getrusage's ru_maxrss: a process started
-    by another keeps its parent's peak there (the parent holding the simulated stream)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Peak resident set size of this process plus that of each child: an upper bound of the
+    tree's peak, pages shared counted in each. Not getrusage's ru_maxrss: a process started by
+    another keeps its parent's peak there (the parent holding the simulated stream)."""
+    return sum(_status_kib(pid, "VmHWM:") for pid in _tree(os.getpid())) / 1024
+
+
+def _status_kib(pid: int, field: str, file: str = "status") -> int:
+    try:
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+def _tree(pid: int) -> list[int]:
+    """A process and its descendants alive now."""
+    out, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        out.append(current)
+        try:
+            pending += [int(child) for child in
+                        Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+        except FileNotFoundError:
+            continue
+    return out
 
 
 def accept_day(system: EmbeddedSystem, items, submitter: str = "bench") -> tuple[int, float]:
@@ -183,16 +204,13 @@ def throughput_processes(root: Path, sim: Path, groups: Sequence[Sequence[str]],
 def _tree_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) of a process and its descendants alive now."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total, pending = 0.0, [pid]
-    while pending:
-        current = pending.pop()
+    total = 0.0
+    for current in _tree(pid):
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
-            pending += [int(child) for child in
-                        Path(f"/proc/{current}/task/{current}/children").read_text().split()]
         except FileNotFoundError:
             continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
     return total
 
 
@@ -389,6 +407,7 @@ def scale_point(sim: Path, reports: int, budget_s: float, drain_every: int = 200
         started = time.perf_counter()
         done, since_drain, stopped = 0, 0, False
         samples: list[dict] = []
+        sampled_peak = rss_start
         at_1m_events: dict | None = None
         checked = 0
         for _day, items in by_arrival_day(itertools.islice(iter_stream(sim), reports)):
@@ -397,6 +416,7 @@ def scale_point(sim: Path, reports: int, budget_s: float, drain_every: int = 200
             if since_drain >= drain_every:
                 pipeline.drain()
                 since_drain = 0
+                sampled_peak = max(sampled_peak, rss_mib())
                 # (counting the log's events costs a read of its index: every 10,000 reports)
                 if done // sample_every > len(samples) or (
                         at_1m_events is None and done // 10_000 > checked // 10_000):
@@ -417,7 +437,8 @@ def scale_point(sim: Path, reports: int, budget_s: float, drain_every: int = 200
         events = system.transport.count(topics.EVENTS)
         out = {"reports": done, "asked": reports, "events": events, "seconds": elapsed,
                "ms_per_report": 1000 * elapsed / max(done, 1), "rss_mib": rss_mib(),
-               "peak_rss_mib": peak_rss_mib(), "rss_start_mib": rss_start, "stopped": stopped,
+               "peak_rss_mib": peak_rss_mib(), "sampled_peak_mib": max(sampled_peak, rss_mib()),
+               "rss_start_mib": rss_start, "stopped": stopped,
                "samples": samples, "at_1m_events": at_1m_events}
         system.close()
     return out

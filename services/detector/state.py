@@ -21,12 +21,11 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from services.detector.common import UNCOUNTED_CLASSES
 from services.store import EventRow, SeriesCount, SeriesReport, Sighting, insert_rows
 from streams.records import Event
 
 NATIONAL = "*"
-# Class labels that group unrelated substances (cocaine, cuts, unknowns): no series of their own.
-UNCOUNTED_CLASSES = frozenset({"other"})
 # Threats that can kill within days are also counted per day, so a rise shows before the week ends.
 FAST_CLASSES = frozenset({"nitazene", "fentanyl_analogue", "xylazine_like"})
 WEEKLY, DAILY = "W", "D"

@@ -32,9 +32,9 @@ class SweepProcessError(RuntimeError):
 
 
 def _context() -> Any:
-    context = multiprocessing.get_context("forkserver")
+    context = multiprocessing.get_context(__import__("os").environ.get("EWS_MP", "forkserver"))
     # Only heeded before the fork server starts (the first child); harmless afterwards.
-    context.set_forkserver_preload(["services.detector.sweep_process", "services.detector.sweeps"])
+    if context.get_start_method() == "forkserver": context.set_forkserver_preload(["services.detector.sweep_process", "services.detector.sweeps"])
     return context
 
 

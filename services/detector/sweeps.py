@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from services.detector.common import UNCOUNTED_CLASSES
 from services.detector.deaths import (
     DeathRecord,
     death_clusters,
@@ -42,7 +43,6 @@ from services.detector.scan import (
     scan_signals,
     zones_from_geography,
 )
-from services.detector.state import UNCOUNTED_CLASSES
 from services.geography import Geography
 from streams.records import Event, Signal
 
