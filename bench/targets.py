@@ -155,7 +155,7 @@ def throughput_processes(root: Path, sim: Path, groups: Sequence[Sequence[str]],
     indexed)."""
     from services.demo import score
 
-    data_dir = root / "throughput-processes"
+    data_dir = root / ("throughput-" + "-".join("+".join(group) for group in groups))
     system = EmbeddedSystem(Settings(data_dir=data_dir), index_writable=False)
     env = {**os.environ, "EWS_DATA_DIR": str(data_dir)}
     groups = [("+".join(group), [arg for name in group for arg in ("--stage", name)])

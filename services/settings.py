@@ -32,9 +32,6 @@ class Settings(BaseSettings):
     ears_min_count: int = Field(
         default=3, description="Fewest reports in a week for an EARS exceedance to become a signal."
     )
-    sweep_process: bool = Field(
-        default=True, description="Run the windowed detectors (clusters, scans, market) in a child "
-        "process of the detector, alongside the per-event detectors (false: in the detector).")
     # Accounts and sign-in.
     secret_key: SecretStr = Field(
         default=SecretStr(""), description="Signs session cookies (default: a random key kept in "

@@ -1,3 +1,6 @@
-"""Detectors: one module per method, the batch handler that runs them (`detect`), and the alert
-builder (`fusion`). Nothing is imported here, so that a process needing one of them (the
-detector's sweeps process) does not load them all."""
+"""Detectors: one module per method, the batch handler that runs them, and the alert builder."""
+
+from services.detector.detect import DetectorConfig, detect
+from services.detector.fusion import build_alerts, decide
+
+__all__ = ["DetectorConfig", "build_alerts", "decide", "detect"]

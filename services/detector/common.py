@@ -7,9 +7,6 @@ from typing import Any
 
 from streams.records import Event, Signal, SignalSeverity, stable_id
 
-# Class labels that group unrelated substances (cocaine, cuts, unknowns): no series of their own.
-UNCOUNTED_CLASSES = frozenset({"other"})
-
 # Classes whose presence in a sample sold as something else is a threat to life (DESIGN.md).
 DANGEROUS_CLASSES: frozenset[str] = frozenset({"nitazene", "fentanyl_analogue", "xylazine_like"})
 # Substances of these classes are cuts, impurities or unknowns, never a substitution.

@@ -17,7 +17,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.detector.common import UNCOUNTED_CLASSES
+from services.detector.state import UNCOUNTED_CLASSES
 from services.geography import Geography
 from services.store import AlertRow, AuditEntry, SignalRow
 from streams.records import Signal, stable_id

@@ -21,11 +21,12 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from services.detector.common import UNCOUNTED_CLASSES
 from services.store import EventRow, SeriesCount, SeriesReport, Sighting, insert_rows
 from streams.records import Event
 
 NATIONAL = "*"
+# Class labels that group unrelated substances (cocaine, cuts, unknowns): no series of their own.
+UNCOUNTED_CLASSES = frozenset({"other"})
 # Threats that can kill within days are also counted per day, so a rise shows before the week ends.
 FAST_CLASSES = frozenset({"nitazene", "fentanyl_analogue", "xylazine_like"})
 WEEKLY, DAILY = "W", "D"
@@ -182,16 +183,6 @@ class DetectorState:
                 .where(reports_.report_key.in_(chunk))
             )
             self._counted.update(((d, v, a, s, f), p, r) for d, v, a, s, f, p, r in rows)
-
-    def unseen(self, events: Sequence[Event]) -> list[Event]:
-        """The events `add_event` will record, in order (after `prefetch`; nothing changes)."""
-        seen = set(self._events_seen)
-        out = []
-        for event in events:
-            if event.event_id not in seen:
-                seen.add(event.event_id)
-                out.append(event)
-        return out
 
     def add_event(self, event: Event) -> bool:
         """Record an event; False when it was already recorded (a redelivery)."""

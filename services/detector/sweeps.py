@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from services.detector.common import UNCOUNTED_CLASSES
 from services.detector.deaths import (
     DeathRecord,
     death_clusters,
@@ -43,6 +41,7 @@ from services.detector.scan import (
     scan_signals,
     zones_from_geography,
 )
+from services.detector.state import UNCOUNTED_CLASSES
 from services.geography import Geography
 from streams.records import Event, Signal
 
@@ -65,17 +64,6 @@ SCANS_PER_YEAR = DAYS_PER_YEAR / CLUSTER_EVERY_DAYS
 SCAN_SIGNAL_P = DAYS_PER_YEAR / (REPORT_RECURRENCE_DAYS * SCANS_PER_YEAR)
 
 
-class Sweeps(Protocol):
-    """What the detector hands new events to: a `Sweeper` here, or one in a child process
-    (`services.detector.sweep_process`)."""
-
-    def submit(self, events: Sequence[Event]) -> None:
-        """Start on these new events, in order (`Sweeper.add` each)."""
-
-    def collect(self) -> list[list[Signal]]:
-        """Per event submitted, the signals of the days it closed."""
-
-
 @dataclass
 class Sweeper:
     """The recent events of the stream, in memory, and the last day swept (per process).
@@ -95,7 +83,6 @@ class Sweeper:
     _observations: dict[str, MarketObservation] = field(default_factory=dict)  # market event id ->
     # death notification (report key) -> (its mentions, its record); dropped when one changes
     _deaths: dict[str, tuple[int, DeathRecord]] = field(default_factory=dict)
-    _submitted: list[Event] = field(default_factory=list)
 
     @property
     def zones(self) -> Zones:
@@ -125,13 +112,6 @@ class Sweeper:
             self.last_swept = day - dt.timedelta(days=1)
         self._keep(event)
         return signals
-
-    def submit(self, events: Sequence[Event]) -> None:
-        self._submitted = list(events)
-
-    def collect(self) -> list[list[Signal]]:
-        events, self._submitted = self._submitted, []
-        return [self.add(event) for event in events]
 
     def _keep(self, event: Event) -> None:
         event = _compact(event)

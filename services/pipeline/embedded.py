@@ -65,8 +65,7 @@ class Pipeline:
             Stage(transport, "normaliser", topics.RAW_TOPICS,
                   handlers.normaliser(transport, resolve, system.geography)),
             Stage(transport, "detector", [topics.EVENTS],
-                  handlers.detector(transport, store, config, system.geography,
-                                    separate_sweeps=system.settings.sweep_process)),
+                  handlers.detector(transport, store, config, system.geography)),
             Stage(transport, "alert-builder", [topics.SIGNALS],
                   handlers.alert_builder(store, system.index, system.geography)),
         ]

@@ -13,8 +13,7 @@ from services.api.index import AlertIndex
 from services.detector.detect import DetectorConfig, detect
 from services.detector.fusion import build_alerts, signal_row
 from services.detector.state import DetectorState
-from services.detector.sweep_process import SweepProcess
-from services.detector.sweeps import LOOKBACK_DAYS, MAX_CATCH_UP_DAYS, Sweeper, Sweeps
+from services.detector.sweeps import LOOKBACK_DAYS, MAX_CATCH_UP_DAYS, Sweeper
 from services.geography import Geography
 from services.ingest.accept import dead_letter
 from services.normaliser import Resolver, normalise
@@ -50,57 +49,35 @@ def normaliser(transport: Transport, resolve: Resolver, geography: Geography) ->
 
 class _SweeperMemory:
     """The windowed detectors' memory: rebuilt from the stored events when first needed, and
-    again after a batch that was rolled back (the memory had run ahead of the store).
+    again after a batch that was rolled back (the memory had run ahead of the store)."""
 
-    With `separate`, the memory lives in a child process (`SweepProcess`), which sweeps while
-    the per-event detectors work; a child that failed, died or was left mid-batch is replaced.
-    """
-
-    def __init__(self, geography: Geography, *, separate: bool = False) -> None:
+    def __init__(self, geography: Geography) -> None:
         self.geography = geography
-        self.separate = separate
-        self._sweeps: Sweeps | None = None
-        self._process: SweepProcess | None = None
+        self._sweeper: Sweeper | None = None
 
-    def get(self, session: Session) -> Sweeps:
-        if self._sweeps is None:
+    def get(self, session: Session) -> Sweeper:
+        if self._sweeper is None:
             latest = session.execute(select(func.max(EventRow.date))).scalar_one_or_none()
             stored = []
             if latest is not None:
                 # A day more than any sweep can look back to, so that the first sweep after a
                 # restart sees exactly what it would have seen without one.
                 since = latest - dt.timedelta(days=LOOKBACK_DAYS + MAX_CATCH_UP_DAYS + 1)
-                stored = list(session.execute(
-                    select(EventRow.payload).where(EventRow.date >= since)).scalars())
-            if self.separate:
-                if self._process is None or not self._process.alive():
-                    self.close()
-                    self._process = SweepProcess()
-                self._process.load(stored, latest)
-                self._sweeps = self._process
-            else:
-                sweeper = Sweeper(self.geography)
-                sweeper.load([Event.model_validate(payload) for payload in stored], latest)
-                self._sweeps = sweeper
-        return self._sweeps
+                stored = [Event.model_validate(payload) for payload in session.execute(
+                    select(EventRow.payload).where(EventRow.date >= since)).scalars()]
+            self._sweeper = Sweeper(self.geography)
+            self._sweeper.load(stored, latest)
+        return self._sweeper
 
     def forget(self) -> None:
-        self._sweeps = None
-
-    def close(self) -> None:
-        if self._process is not None:
-            self._process.close()
-            self._process = None
+        self._sweeper = None
 
 
 def detector(transport: Transport, store: Store, config: DetectorConfig,
-             geography: Geography, *, separate_sweeps: bool = False) -> BatchHandler:
-    """events -> signals, through detector state and a transactional outbox in the store.
-
-    `separate_sweeps`: the windowed detectors in a child process, alongside the others.
-    """
-    return _through_outbox(transport, store, geography, lambda events, session, sweeps: detect(
-        events, DetectorState(session), config, sweeps), separate_sweeps=separate_sweeps)
+             geography: Geography) -> BatchHandler:
+    """events -> signals, through detector state and a transactional outbox in the store."""
+    return _through_outbox(transport, store, geography, lambda events, session, sweeper: detect(
+        events, DetectorState(session), config, sweeper))
 
 
 def sweeps(transport: Transport, store: Store, geography: Geography) -> BatchHandler:
@@ -110,22 +87,23 @@ def sweeps(transport: Transport, store: Store, geography: Geography) -> BatchHan
     Each event is recorded in the store as `detector` records it (a redelivered one is skipped,
     and a restart rebuilds the memory from them), in one transaction with the signals' outbox.
     """
-    def windowed(events: list[Event], session: Session, sweeper: Sweeps) -> list[Signal]:
+    def windowed(events: list[Event], session: Session, sweeper: Sweeper) -> list[Signal]:
         state = DetectorState(session)
         state.prefetch(events)
-        sweeper.submit([event for event in events if state.add_event(event)])
+        signals = [signal for event in events if state.add_event(event)
+                   for signal in sweeper.add(event)]
         state.flush()
-        return [signal for found in sweeper.collect() for signal in found]
+        return signals
 
     return _through_outbox(transport, store, geography, windowed)
 
 
 def _through_outbox(transport: Transport, store: Store, geography: Geography,
-                    find: Callable[[list[Event], Session, Sweeps], Sequence[Signal]],
-                    *, separate_sweeps: bool = False) -> BatchHandler:
+                    find: Callable[[list[Event], Session, Sweeper], Sequence[Signal]]
+                    ) -> BatchHandler:
     """A batch of events -> `find`'s signals, stored with the outbox in one transaction, then
     published; the windowed detectors' memory is dropped when the transaction is not."""
-    memory = _SweeperMemory(geography, separate=separate_sweeps)
+    memory = _SweeperMemory(geography)
 
     def handle(batch: Sequence[Message]) -> None:
         events = [Event.model_validate(message.value) for message in batch]
