@@ -67,27 +67,20 @@ TOPOLOGIES: list[list[list[str]]] = [
 
 
 def rss_mib() -> float:
-    """Memory of this process and its children now (the detector's sweeps process, and the
-    fork server it comes from, hold part of the pipeline's memory): the sum of their
-    proportional set sizes, so that pages they share (the fork server's imports) count once."""
-    return sum(_status_kib(pid, "Pss:", "smaps_rollup") for pid in _tree(os.getpid())) / 1024
+    """Resident set size of this process now."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def peak_rss_mib() -> float:
-    """Peak resident set size of this process plus that of each child: an upper bound of the
-    tree's peak, pages shared counted in each. Not getrusage's ru_maxrss: a process started by
-    another keeps its parent's peak there (the parent holding the simulated stream)."""
-    return sum(_status_kib(pid, "VmHWM:") for pid in _tree(os.getpid())) / 1024
-
-
-def _status_kib(pid: int, field: str, file: str = "status") -> int:
-    try:
-        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
-            if line.startswith(field):
-                return int(line.split()[1])
-    except FileNotFoundError:
-        pass
-    return 0
+    """Peak resident set size of this process. Not getrusage's ru_maxrss: a process started
+    by another keeps its parent's peak there (the parent holding the simulated stream)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _tree(pid: int) -> list[int]:
@@ -192,8 +185,8 @@ def throughput_processes(root: Path, sim: Path, groups: Sequence[Sequence[str]],
            "e2e_s": elapsed, "e2e_rps": n / elapsed,
            "threats": f"{sum(r.detected for r in results)} of {len(results)}",
            "other_alerts": len(false_alerts),
-           # CPU seconds after the clock started, each stage with its children (the detector's
-           # sweeps process): with two cores, the wall time cannot be under half their sum.
+           # CPU seconds after the clock started, per process (with any children): with two
+           # cores, the wall time cannot be under half their sum.
            "cpu_s": {"accept": round(cpu_accept, 1), **{
                name: round(seconds - settled[process.pid], 1)
                for (name, seconds), process in zip(cpu.items(), processes)}}}
@@ -407,7 +400,6 @@ def scale_point(sim: Path, reports: int, budget_s: float, drain_every: int = 200
         started = time.perf_counter()
         done, since_drain, stopped = 0, 0, False
         samples: list[dict] = []
-        sampled_peak = rss_start
         at_1m_events: dict | None = None
         checked = 0
         for _day, items in by_arrival_day(itertools.islice(iter_stream(sim), reports)):
@@ -416,7 +408,6 @@ def scale_point(sim: Path, reports: int, budget_s: float, drain_every: int = 200
             if since_drain >= drain_every:
                 pipeline.drain()
                 since_drain = 0
-                sampled_peak = max(sampled_peak, rss_mib())
                 # (counting the log's events costs a read of its index: every 10,000 reports)
                 if done // sample_every > len(samples) or (
                         at_1m_events is None and done // 10_000 > checked // 10_000):
@@ -437,8 +428,7 @@ def scale_point(sim: Path, reports: int, budget_s: float, drain_every: int = 200
         events = system.transport.count(topics.EVENTS)
         out = {"reports": done, "asked": reports, "events": events, "seconds": elapsed,
                "ms_per_report": 1000 * elapsed / max(done, 1), "rss_mib": rss_mib(),
-               "peak_rss_mib": peak_rss_mib(), "sampled_peak_mib": max(sampled_peak, rss_mib()),
-               "rss_start_mib": rss_start, "stopped": stopped,
+               "peak_rss_mib": peak_rss_mib(), "rss_start_mib": rss_start, "stopped": stopped,
                "samples": samples, "at_1m_events": at_1m_events}
         system.close()
     return out

@@ -176,8 +176,9 @@ class Sweeper:
         today = {self.events[i].area_code for i in self._by_day.get(as_of, ())
                  if self.events[i].source == "market"}
         if today:
-            # Only the market detector's window and baseline matter, of the year kept here.
-            # of the drugs reported in the window there: no other drug's baseline is looked at.
+            # Only the market detector's window and baseline matter, of the year kept here, and
+            # only for the drugs reported in today's areas within the window: the detector
+            # judges no other drug, so it never looks at another drug's baseline.
             first = as_of - dt.timedelta(days=MARKET_WINDOW_DAYS - 1)
             since = first - dt.timedelta(weeks=MARKET_BASELINE_WEEKS)
             observations = [o for o in map(self._observations.__getitem__,
