@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.ingest import accept, validate
 from services.pipeline import EmbeddedSystem, Pipeline
+from services.pipeline.embedded import lag as pipeline_lag
 from services.settings import Settings
 from services.simulate import iter_stream, simulate
 from streams import topics
@@ -167,7 +168,7 @@ def throughput_processes(root: Path, sim: Path, groups: Sequence[Sequence[str]],
             n += accept_day(system, items)[0]
         t_accept = time.perf_counter() - started
         cpu_accept = time.process_time() - cpu_started
-        while _lag(system.transport):
+        while pipeline_lag(system.transport):
             for process in processes:
                 if process.poll() is not None:
                     raise SystemExit(f"a stage exited: {process.stderr.read().decode()[-2000:]}")
@@ -205,12 +206,6 @@ def _tree_cpu_s(pid: int) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / ticks
     return total
-
-
-def _lag(transport) -> int:
-    """Records some stage has not handled yet (as `Pipeline.lag`, without the stages here)."""
-    return (transport.lag("normaliser", topics.RAW_TOPICS) + transport.lag("detector", [topics.EVENTS])
-            + transport.lag("alert-builder", [topics.SIGNALS]))
 
 
 # --- 2. report -> alert latency -----------------------------------------------------------------

@@ -81,39 +81,46 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[start:start + size]
 
 
-_KEY_PARAMS = ("d", "v", "a", "s", "f")  # dimension, value, area, source, freq of term i
+def _key_terms(columns: Sequence[Any], terms: int) -> Any:
+    """`terms` equality terms on `columns`, OR'd (parameters named column and term: value0,
+    area_code0, value1, ...): each a search of the primary key, where a row-value IN reads the
+    whole table on SQLite, a cost growing with history."""
+    return or_(*(and_(*(column == bindparam(f"{column.key}{i}", type_=column.type)
+                        for column in columns))
+                 for i in range(terms)))
+
+
+def _key_params(columns: Sequence[Any], chunk: Sequence[tuple]) -> dict[str, Any]:
+    """The parameters of `_key_terms(columns, len(chunk))` for these keys."""
+    return {f"{column.key}{i}": value for i, key in enumerate(chunk)
+            for column, value in zip(columns, key, strict=True)}
+
+
+_COUNT_KEY = (_COUNTS.c.dimension, _COUNTS.c.value, _COUNTS.c.area_code, _COUNTS.c.source,
+              _COUNTS.c.freq)
+_SIGHTING_KEY = (_SIGHTINGS.c.substance_key, _SIGHTINGS.c.area_code)
 
 
 @cache
 def _counts_query(terms: int) -> Select:
-    """Counts of `terms` series (parameters d0, v0, a0, s0, f0, d1, ...) between `earliest`
-    and `latest`.
+    """Counts of `terms` series (`_key_terms` on `_COUNT_KEY`) between `earliest` and `latest`.
 
-    One equality term per series, OR'd: each is a search of the primary key (a row-value IN
-    reads the whole table on SQLite, a cost growing with history). Built once per number of
-    terms, which `_padded` keeps to powers of two: each number is a statement of its own in
-    SQLAlchemy's compiled cache, and building the terms anew for each batch cost more than
-    running the query.
+    Built once per number of terms, which `_padded` keeps to powers of two: each number is a
+    statement of its own in SQLAlchemy's compiled cache, and building the terms anew for each
+    batch cost more than running the query.
     """
     c = _COUNTS.c
-    columns = (c.dimension, c.value, c.area_code, c.source, c.freq)
-    return select(*columns, c.period, c.count).where(
-        or_(*(and_(*(column == bindparam(f"{name}{i}", type_=column.type)
-                     for name, column in zip(_KEY_PARAMS, columns, strict=True)))
-              for i in range(terms))),
+    return select(*_COUNT_KEY, c.period, c.count).where(
+        _key_terms(_COUNT_KEY, terms),
         c.period >= bindparam("earliest", type_=c.period.type),
         c.period <= bindparam("latest", type_=c.period.type))
 
 
 @cache
 def _sightings_query(terms: int) -> Select:
-    """Sightings of `terms` (structure, area) pairs (parameters k0, a0, k1, ...): OR'd
-    primary-key searches, built once per number of terms as `_counts_query` is."""
-    c = _SIGHTINGS.c
-    return select(c.substance_key, c.area_code).where(or_(*(
-        and_(c.substance_key == bindparam(f"k{i}", type_=c.substance_key.type),
-             c.area_code == bindparam(f"a{i}", type_=c.area_code.type))
-        for i in range(terms))))
+    """Sightings of `terms` (structure, area) pairs (`_key_terms` on `_SIGHTING_KEY`), built
+    once per number of terms as `_counts_query` is."""
+    return select(*_SIGHTING_KEY).where(_key_terms(_SIGHTING_KEY, terms))
 
 
 def _padded(chunk: Sequence[Any]) -> list[Any]:
@@ -151,10 +158,8 @@ class DetectorState:
                         for area in (NATIONAL, event.area_code)})
         for chunk in _chunks(pairs, _OR_CHUNK):
             chunk = _padded(chunk)
-            params = {name: value for i, (key, area) in enumerate(chunk)
-                      for name, value in ((f"k{i}", key), (f"a{i}", area))}
             self._sightings.update(map(tuple, self.session.execute(
-                _sightings_query(len(chunk)), params)))
+                _sightings_query(len(chunk)), _key_params(_SIGHTING_KEY, chunk))))
         periods: dict[SeriesKey, list[dt.date]] = defaultdict(list)
         for event in events:
             for series in series_of(event):
@@ -169,9 +174,8 @@ class DetectorState:
             latest = max(max(periods[key]) for key in keys)
             for chunk in _chunks(keys, _OR_CHUNK):
                 chunk = _padded(chunk)
-                params: dict[str, Any] = {"earliest": earliest, "latest": latest}
-                for i, key in enumerate(chunk):
-                    params.update(zip((f"{name}{i}" for name in _KEY_PARAMS), key, strict=True))
+                params = {"earliest": earliest, "latest": latest,
+                          **_key_params(_COUNT_KEY, chunk)}
                 rows = self.session.execute(_counts_query(len(chunk)), params)
                 for dim, value, area, source, row_freq, period, count in rows:
                     self._counts[((dim, value, area, source, row_freq), period)] = count

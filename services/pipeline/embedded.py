@@ -16,9 +16,17 @@ from services.store import Store
 from streams import topics
 from streams.factory import transport_from_url
 from streams.stage import Stage, run_stages
+from streams.transport import Transport
 
 log = logging.getLogger(__name__)
 STAGES = ("normaliser", "detector", "alert-builder", "notifier")
+
+
+def lag(transport: Transport) -> int:
+    """Records some stage of the pipeline has not handled yet, wherever the stages run."""
+    return (transport.lag("normaliser", topics.RAW_TOPICS)
+            + transport.lag("detector", [topics.EVENTS])
+            + transport.lag("alert-builder", [topics.SIGNALS]))
 
 
 class EmbeddedSystem:
@@ -88,10 +96,7 @@ class Pipeline:
             idle = idle + 1 if handled == 0 else 0
 
     def lag(self) -> int:
-        transport = self.system.transport
-        return (transport.lag("normaliser", topics.RAW_TOPICS)
-                + transport.lag("detector", [topics.EVENTS])
-                + transport.lag("alert-builder", [topics.SIGNALS]))
+        return lag(self.system.transport)
 
     def run(self, stop: threading.Event) -> None:
         """Run the stages until `stop`; when idle, the notifier sends what is due."""

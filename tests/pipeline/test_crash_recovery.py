@@ -20,6 +20,7 @@ from sqlalchemy import select
 from services.api.index import AlertQuery, TantivyAlertIndex
 from services.ingest import accept, validate
 from services.pipeline import EmbeddedSystem, Pipeline
+from services.pipeline.embedded import lag as pipeline_lag
 from services.settings import Settings
 from services.store import AlertRow, EventRow, SeriesCount, SignalRow, Store
 from streams import topics
@@ -82,13 +83,8 @@ def _progress(log: SqliteLog) -> int:
             + log.committed("detector", topics.EVENTS) + log.committed("alert-builder", topics.SIGNALS))
 
 
-def _lag(log: SqliteLog) -> int:
-    return (log.lag("normaliser", topics.RAW_TOPICS) + log.lag("detector", [topics.EVENTS])
-            + log.lag("alert-builder", [topics.SIGNALS]))
-
-
 def _caught_up(log: SqliteLog, store: Store) -> bool:
-    if _lag(log):
+    if pipeline_lag(log):
         return False
     with store.session() as session:
         pending = session.execute(select(SignalRow.signal_id).where(
@@ -124,7 +120,7 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(tmp_path: Pat
         while _progress(log) == before and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(rng.uniform(0.0, 0.3))
-        if _lag(log):
+        if pipeline_lag(log):
             kills_mid_work += 1
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
