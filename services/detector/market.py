@@ -36,6 +36,7 @@ the market events to :func:`market_signals`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -79,12 +80,21 @@ class MarketObservation:
             return None
         return "g" if self.unit in UNIT_GRAMS else self.unit
 
-    @property
+    # Cached: the daily sweep reads each observation of half a year again every day.
+    @functools.cached_property
     def units(self) -> float | None:
         """The quantity in :attr:`price_unit`."""
         if self.quantity is None or self.unit is None:
             return None
         return self.quantity * UNIT_GRAMS.get(self.unit, 1.0)
+
+    @functools.cached_property
+    def log_price_units(self) -> tuple[float, float] | None:
+        """``(log price, log units)``, when both are positive: what the price model uses."""
+        price, units = self.price_gbp, self.units
+        if price and units and price > 0 and units > 0:
+            return math.log(price), math.log(units)
+        return None
 
 
 @dataclass(frozen=True)
@@ -235,21 +245,34 @@ def _values(observations: Sequence[MarketObservation], measure: str,
     if measure == "purity":
         return np.array([o.purity_percent for o in observations if o.purity_percent is not None])
     slope = DEFAULT_ELASTICITY if beta is None else beta
-    return np.array([
-        math.log(price) - slope * math.log(units)
-        for o in observations
-        if (price := o.price_gbp) and (units := o.units) and price > 0 and units > 0
-    ])
+    pairs = _log_pairs(observations)
+    return pairs[:, 0] - slope * pairs[:, 1]
+
+
+def _log_pairs(observations: Sequence[MarketObservation]) -> np.ndarray:
+    """``(log price, log units)`` rows of the observations that have both."""
+    return np.array([pair for o in observations if (pair := o.log_price_units) is not None],
+                    dtype=float).reshape(-1, 2)
 
 
 def _elasticity(observations: Sequence[MarketObservation]) -> float:
     """Bulk-discount exponent of price on quantity (log-log least squares), clipped."""
-    pairs = np.array([(math.log(units), math.log(price)) for o in observations
-                      if (price := o.price_gbp) and (units := o.units) and price > 0 and units > 0])
-    if len(pairs) < 10 or np.ptp(pairs[:, 0]) < math.log(2):
+    pairs = _log_pairs(observations)
+    if len(pairs) < 10 or np.ptp(pairs[:, 1]) < math.log(2):
         return DEFAULT_ELASTICITY
-    slope = np.polyfit(pairs[:, 0], pairs[:, 1], 1)[0]
+    slope = np.polyfit(pairs[:, 1], pairs[:, 0], 1)[0]
     return float(np.clip(slope, *ELASTICITY_RANGE))
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a 1-D array, without its general machinery (the daily sweep takes some
+    25,000 medians of a few dozen values each)."""
+    ordered = np.sort(values)
+    n = ordered.size
+    if n == 0 or np.isnan(ordered[-1]):  # as np.median: NaN for no values or any NaN
+        return float("nan")
+    middle = n // 2
+    return float(ordered[middle]) if n % 2 else float((ordered[middle - 1] + ordered[middle]) / 2)
 
 
 def _robust_scale(values: np.ndarray, measure: str) -> float:
@@ -257,13 +280,13 @@ def _robust_scale(values: np.ndarray, measure: str) -> float:
     floor = PURITY_SCALE_FLOOR if measure == "purity" else PRICE_SCALE_FLOOR
     if values.size == 0:
         return floor
-    return max(MAD_TO_SD * float(np.median(np.abs(values - np.median(values)))), floor)
+    return max(MAD_TO_SD * _median(np.abs(values - _median(values))), floor)
 
 
 def _judge(values: np.ndarray, reference: np.ndarray, national_scale: float, measure: str,
            z_threshold: float, min_purity_change: float, min_log_price_change: float,
            ) -> tuple[str, float, float, float, float] | None:
-    centre, ref_centre = float(np.median(values)), float(np.median(reference))
+    centre, ref_centre = _median(values), _median(reference)
     # A local baseline's own spread is noisy: never trust it below the national spread.
     scale = max(_robust_scale(reference, measure), national_scale)
     factor = math.pi / 2 if values.size >= 3 else 1.0

@@ -42,6 +42,7 @@ the same data raises nothing new).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,11 @@ from typing import get_args
 import numpy as np
 from scipy.stats import poisson
 from sklearn.cluster import DBSCAN
+
+try:  # scikit-learn's own DBSCAN loop, without the estimator's per-call input validation
+    from sklearn.cluster._dbscan_inner import dbscan_inner as _dbscan_inner
+except ImportError:  # pragma: no cover - a scikit-learn that moved it: the estimator does the same
+    _dbscan_inner = None
 
 from services.detector.common import make_signal
 from streams.records import Event, Signal
@@ -184,16 +190,46 @@ VOCABULARY = _vocabulary()
 
 def encode(reports: Sequence[ClinicalReport]) -> np.ndarray:
     """Weighted one-hot rows (``VOCABULARY`` columns); unknown values are left out."""
-    x = np.zeros((len(reports), len(VOCABULARY)))
-    for row, report in enumerate(reports):
-        parts = [f"feature:{f}" for f in report.clinical_features]
-        parts += [f"naloxone:{report.naloxone_response}", f"severity:{report.severity}",
-                  f"setting:{report.setting}", f"age:{report.age_band}"]
-        for part in parts:
-            column = VOCABULARY.get(part)
-            if column is not None:
-                x[row, column[0]] = column[1]
-    return x
+    if not reports:
+        return np.zeros((0, len(VOCABULARY)))
+    return np.stack([_encoded(r.clinical_features, r.naloxone_response, r.severity, r.setting,
+                              r.age_band) for r in reports])
+
+
+@functools.lru_cache(maxsize=4096)
+def _encoded(features: frozenset[str], naloxone: str | None, severity: str | None,
+             setting: str | None, age_band: str | None) -> np.ndarray:
+    """One report's row. Reports repeat a few hundred pictures: each is encoded once (the
+    weekly sweep encodes half a year of reports), and the row is shared, so never written."""
+    row = np.zeros(len(VOCABULARY))
+    parts = [f"feature:{f}" for f in features]
+    parts += [f"naloxone:{naloxone}", f"severity:{severity}", f"setting:{setting}",
+              f"age:{age_band}"]
+    for part in parts:
+        column = VOCABULARY.get(part)
+        if column is not None:
+            row[column[0]] = column[1]
+    row.flags.writeable = False
+    return row
+
+
+def dbscan(distance: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
+    """``DBSCAN(eps, min_samples, metric="precomputed").fit_predict(distance)``, labels equal.
+
+    The estimator validates its input on every call, about 3 ms, and the weekly sweep clusters
+    some fifteen neighbourhoods of a few dozen reports: here the same neighbourhoods (within
+    ``eps``, the point itself included) and core points go to the estimator's own loop.
+    """
+    if _dbscan_inner is None:  # pragma: no cover
+        return DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(distance)
+    near = distance <= eps
+    neighborhoods = np.empty(len(distance), dtype=object)
+    for i, row in enumerate(near):  # item by item: equal lengths would make a 2-D array
+        neighborhoods[i] = np.flatnonzero(row)
+    core = np.asarray(near.sum(axis=1) >= min_samples, dtype=np.uint8)
+    labels = np.full(len(distance), -1, dtype=np.intp)
+    _dbscan_inner(core, neighborhoods, labels)
+    return labels
 
 
 def presentation_clusters(
@@ -261,8 +297,7 @@ def presentation_clusters(
         # Neighbouring centres often hold the same recent reports: cluster each set once.
         labels = clustered.get(rows.tobytes())
         if labels is None:
-            labels = clustered[rows.tobytes()] = DBSCAN(
-                eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(distance)
+            labels = clustered[rows.tobytes()] = dbscan(distance, eps, min_samples)
         for label in set(labels) - {-1}:
             members = rows[labels == label]
             if members.size >= min_reports:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.detector.market import (
     MarketObservation,
+    _median,
     market_anomalies,
     market_signals,
     observation_from_record,
@@ -119,3 +124,14 @@ def test_record_and_signal() -> None:
     assert signal.detector == "market" and signal.severity == "high"
     assert signal.subject == "substance" and signal.substance_key == event.substance_key
     assert signal.observed == pytest.approx(83.0) and "purity" in signal.summary
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(float("nan"))), max_size=30))
+def test_median_is_numpys(values: list[float]) -> None:
+    array = np.array(values, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns of an empty array's median
+        want = float(np.median(array))
+    got = _median(array)
+    assert (math.isnan(got) and math.isnan(want)) or got == want

@@ -6,10 +6,14 @@ import datetime as dt
 import random
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.cluster import DBSCAN
 
 from services.detector.presentation import (
     VOCABULARY,
     ClinicalReport,
+    dbscan,
     encode,
     presentation_clusters,
     presentation_signals,
@@ -151,3 +155,32 @@ def test_a_clusters_profile_does_not_depend_on_the_order_of_its_reports() -> Non
                for i, feature in enumerate(("vomiting", "agitation", "vomiting", "agitation"))]
     profiles = {_profile(order) for order in (members, members[::-1], members[1:] + members[:1])}
     assert profiles == {(("miosis", 1.0), ("severe", 1.0), ("agitation", 0.5), ("vomiting", 0.5))}
+
+
+@settings(max_examples=200, deadline=None)
+@given(points=st.lists(st.lists(st.integers(0, 3), min_size=4, max_size=4), min_size=1,
+                       max_size=40),
+       eps=st.sampled_from([1e-9, 0.05, 0.2, 0.4, 1.0]), min_samples=st.integers(1, 5))
+def test_dbscan_labels_equal_scikit_learns_estimator(points: list[list[int]], eps: float,
+                                                      min_samples: int) -> None:
+    """The sweep's DBSCAN on a precomputed matrix gives the estimator's labels, border points
+    and label numbers included (ties at exactly eps: many equal rows)."""
+    x = np.array(points, dtype=float) + 0.5
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    distance = np.clip(1.0 - x @ x.T, 0.0, 2.0)
+    want = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(distance)
+    assert dbscan(distance, eps, min_samples).tolist() == want.tolist()
+
+
+def test_encode_rows_are_the_reports_pictures_and_independent_of_each_other() -> None:
+    same = ClinicalReport("a", "A00", AS_OF, frozenset({"seizure", "tachycardia"}), "none",
+                          "severe", "home")
+    other = ClinicalReport("b", "A00", AS_OF, frozenset({"seizure"}))
+    x = encode([same, other, same])
+    assert x.shape == (3, len(VOCABULARY))
+    assert x[0].tolist() == x[2].tolist() != x[1].tolist()
+    assert x[0, VOCABULARY["feature:seizure"][0]] == 1.0
+    assert x[0, VOCABULARY["severity:severe"][0]] == 0.5
+    x[0] = 0.0  # the caller's copy: a later encoding of the same picture is unchanged
+    assert encode([same])[0].tolist() == x[2].tolist()
+    assert encode([]).shape == (0, len(VOCABULARY))
