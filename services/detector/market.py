@@ -89,6 +89,17 @@ class MarketObservation:
         return self.quantity * UNIT_GRAMS.get(self.unit, 1.0)
 
     @functools.cached_property
+    def measures(self) -> tuple[tuple[str, str, str | None], ...]:
+        """What it is compared in, as ``(measure, drug, unit)``: purity per drug, price per
+        drug and unit."""
+        keys: list[tuple[str, str, str | None]] = []
+        if self.purity_percent is not None:
+            keys.append(("purity", self.drug, None))
+        if self.price_gbp and self.units:
+            keys.append(("price", self.drug, self.price_unit))
+        return tuple(keys)
+
+    @functools.cached_property
     def log_price_units(self) -> tuple[float, float] | None:
         """``(log price, log units)``, when both are positive: what the price model uses."""
         price, units = self.price_gbp, self.units
@@ -185,14 +196,12 @@ def market_anomalies(
     recent: dict[tuple[str, str, str | None, str], list[MarketObservation]] = defaultdict(list)
     base: dict[tuple[str, str, str | None], list[MarketObservation]] = defaultdict(list)
     for obs in observations:
-        keys = [("purity", obs.drug, None)] if obs.purity_percent is not None else []
-        if obs.price_gbp and obs.units:
-            keys.append(("price", obs.drug, obs.price_unit))
-        for measure, drug, unit in keys:
-            if first <= obs.date <= as_of and (areas is None or obs.area_code in areas):
+        if first <= obs.date <= as_of and (areas is None or obs.area_code in areas):
+            for measure, drug, unit in obs.measures:
                 recent[(measure, drug, unit, obs.area_code)].append(obs)
-            elif base_first <= obs.date < first:
-                base[(measure, drug, unit)].append(obs)
+        elif base_first <= obs.date < first:
+            for key in obs.measures:
+                base[key].append(obs)
     # Per drug (and unit), whichever areas are judged: the elasticity and the national scale.
     national_of: dict[tuple[str, str, str | None], tuple[float | None, float]] = {}
 

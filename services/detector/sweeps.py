@@ -56,6 +56,7 @@ SCAN_MIN_RECENT = 5
 SCAN_RISE = 1.5
 SCAN_RECENT_DAYS = 14
 SCAN_BASELINE_DAYS = 168
+SCAN_STUDY_DAYS = SCAN_RECENT_DAYS + SCAN_BASELINE_DAYS  # what a scan and `_rising` look at
 MARKET_WINDOW_DAYS = 7
 MARKET_BASELINE_WEEKS = 26
 SCANS_PER_YEAR = DAYS_PER_YEAR / CLUSTER_EVERY_DAYS
@@ -182,8 +183,8 @@ class Sweeper:
             first = as_of - dt.timedelta(days=MARKET_WINDOW_DAYS - 1)
             since = first - dt.timedelta(weeks=MARKET_BASELINE_WEEKS)
             observations = [o for o in map(self._observations.__getitem__,
-                                           (e.event_id for e in by_source["market"]))
-                            if o.date >= since]
+                                           self._by_source["market"])
+                            if since <= o.date <= as_of]
             judged = {o.drug for o in observations if o.date >= first and o.area_code in today}
             observations = [o for o in observations if o.drug in judged]
             signals += market_signals(
@@ -217,15 +218,18 @@ class Sweeper:
     def _scans(self, by_source: dict[str, list[Event]], as_of: dt.date) -> list[Signal]:
         """A space-time scan per class whose recent harm reports are up nationally."""
         signals: list[Signal] = []
+        since = as_of - dt.timedelta(days=SCAN_STUDY_DAYS)
         for source in SCAN_SOURCES:
             by_class: dict[str, list[Event]] = defaultdict(list)
             for event in by_source[source]:
-                if event.substance_class and event.substance_class not in UNCOUNTED_CLASSES:
+                if (event.date > since and event.substance_class
+                        and event.substance_class not in UNCOUNTED_CLASSES):
                     by_class[event.substance_class].append(event)
             for klass, events in sorted(by_class.items()):
                 if not _rising(events, as_of):
                     continue
-                result = scan_events(events, self.zones, as_of=as_of, replicates=SCAN_REPLICATES,
+                result = scan_events(events, self.zones, as_of=as_of, study_days=SCAN_STUDY_DAYS,
+                                     replicates=SCAN_REPLICATES,
                                      scans_per_year=SCANS_PER_YEAR, stop_above_p=SCAN_SIGNAL_P)
                 signals += scan_signals(result, events, subject="class", value=klass, source=source)
         return signals
