@@ -413,6 +413,7 @@ def scale_point(sim: Path, reports: int, budget_s: float, drain_every: int = 200
                               "rss_mib": round(rss_mib()), "peak_rss_mib": round(peak_rss_mib())}
                     if done // sample_every > len(samples):
                         samples.append(sample)
+                        print(f"    {json.dumps(sample)}", file=sys.stderr, flush=True)
                     if at_1m_events is None and events >= memory_events:
                         at_1m_events = sample
             if time.perf_counter() - started > budget_s:
@@ -445,11 +446,11 @@ def scaling(root: Path, points: list[int], density: float, budget_s: float,
 
 def _child(sim: Path, reports: int, budget_s: float) -> dict:
     """One scaling point in a fresh process, so that its RSS is its own."""
+    # Its samples (and any error) go straight to stderr, so a long point shows its progress.
     out = subprocess.run([sys.executable, __file__, "--child", str(sim), str(reports),
-                          str(budget_s)], check=False, capture_output=True, text=True)
+                          str(budget_s)], check=False, stdout=subprocess.PIPE, text=True)
     if out.returncode != 0:
-        print(out.stderr[-2000:], file=sys.stderr)
-        raise SystemExit(f"scaling point {reports} failed")
+        raise SystemExit(f"scaling point {reports} failed (exit {out.returncode})")
     row = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"  {json.dumps(row)}", flush=True)
     return row

@@ -388,9 +388,11 @@ def presentation_signals(
     flagged = [cluster for cluster in clusters if cluster.flagged]
     if not flagged:
         return []  # spare the pass over the events
+    members = {key for cluster in flagged for key in cluster.report_keys}
     by_key: dict[str, list[Event]] = {}
     for event in events:
-        by_key.setdefault(event.report_key, []).append(event)
+        if event.report_key in members:
+            by_key.setdefault(event.report_key, []).append(event)
     signals: list[Signal] = []
     for cluster in flagged:
         member_events = [e for key in cluster.report_keys for e in by_key.get(key, [])]
