@@ -69,17 +69,19 @@ TOPOLOGIES: list[list[list[str]]] = [
 
 def rss_mib() -> float:
     """Resident set size of this process now."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return _own_status_mib("VmRSS:")
 
 
 def peak_rss_mib() -> float:
     """Peak resident set size of this process. Not getrusage's ru_maxrss: a process started
     by another keeps its parent's peak there (the parent holding the simulated stream)."""
+    return _own_status_mib("VmHWM:")
+
+
+def _own_status_mib(field: str) -> float:
+    """A size field of /proc/self/status (kB there), in MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
     return float("nan")
 
