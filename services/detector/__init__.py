@@ -9,7 +9,7 @@ from threadpoolctl import threadpool_limits
 # pipeline stage's. One thread: the demo year's sweeps took 7.6-8.8 s of CPU, against 12.5-14.2 s.
 threadpool_limits(limits=1, user_api="blas")
 
-from services.detector.detect import DetectorConfig, detect  # noqa: E402
-from services.detector.fusion import build_alerts, decide  # noqa: E402
+from services.detector.detect import DetectorConfig, detect
+from services.detector.fusion import build_alerts, decide
 
 __all__ = ["DetectorConfig", "build_alerts", "decide", "detect"]
