@@ -56,6 +56,11 @@ class TantivyAlertIndex:
         self._schema = _schema()
         self._index = tantivy.Index(self._schema, path=str(path), reuse=True)
         self._writer = self._index.writer(heap_size=50_000_000, num_threads=1) if writable else None
+        if self._writer is not None:
+            # A writer killed mid-commit leaves files its meta.json never named. The next commit
+            # can pick the same name (a delete file is named by opstamp) and fail on it, so the
+            # leftovers go before anything is written.
+            self._writer.garbage_collect_files()
         self._lock = threading.Lock()
         self._reloaded = 0.0
 
