@@ -59,11 +59,12 @@ TARGETS = {  # name: (target text, test on the measured value)
 }
 
 
-# How the embedded stages can be spread over processes (`ews pipeline --stage ...` each).
+# How the embedded stages can be spread over processes (`ews pipeline --stage ...` each). The
+# sweeper and the detector in one process run as one stage (the windowed detectors inline).
 TOPOLOGIES: list[list[list[str]]] = [
-    [["normaliser", "detector", "alert-builder"]],
-    [["normaliser"], ["detector", "alert-builder"]],
-    [["normaliser"], ["detector"], ["alert-builder"]],
+    [["normaliser", "sweeper", "detector", "alert-builder"]],
+    [["normaliser"], ["sweeper", "detector"], ["alert-builder"]],
+    [["normaliser"], ["sweeper"], ["detector"], ["alert-builder"]],
 ]
 
 

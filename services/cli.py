@@ -49,9 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     pipeline = sub.add_parser("pipeline", help="run only the pipeline stages (normaliser, "
                               "detectors, alert builder, notifier)")
     pipeline.add_argument("--stage", action="append", metavar="NAME",
-                          choices=["normaliser", "detector", "alert-builder", "notifier"],
+                          choices=["normaliser", "sweeper", "detector", "alert-builder",
+                                   "notifier"],
                           help="run only this stage (repeat for several; default: all), so each "
-                          "stage can be its own process")
+                          "stage can be its own process; a detector without the sweeper in its "
+                          "process waits for a sweeper process")
 
     worker = sub.add_parser("worker", help="run one stream worker of the scaled deployment "
                             "(Kafka; start several of a role to share its partitions; one "

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     def index_path(self) -> Path:
         return Path(self.index.removeprefix("tantivy://")) if self.index else self.data_dir / "index"
 
+    def swept_path(self) -> Path:
+        """Where a sweeper process records what it swept (services/pipeline/swept.py)."""
+        return self.data_dir / "sweeps.sqlite"
+
     def outbox_path(self) -> Path:
         """Where emails go when no SMTP host is configured (the embedded default and the demo)."""
         return self.data_dir / "outbox"

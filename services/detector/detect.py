@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from services.detector.aberration import exceedances, history_to_prefetch
 from services.detector.adulteration import mis_sold
 from services.detector.novelty import first_sightings
 from services.detector.state import DetectorState
-from services.detector.sweeps import Sweeper
 from streams.records import Event, Signal
 
 
@@ -20,10 +19,11 @@ class DetectorConfig:
 
 
 def detect(events: Sequence[Event], state: DetectorState, config: DetectorConfig,
-           sweeper: Sweeper | None = None) -> list[Signal]:
+           windowed: Callable[[Event], Sequence[Signal]] | None = None) -> list[Signal]:
     """Signals raised by a batch of events; a redelivered event raises nothing again.
 
-    With a `sweeper`, the windowed detectors also run for each day of data the batch closes.
+    `windowed` gives the windowed detectors' signals for the days a new event closes (a
+    `Sweeper`'s `add`, or what a sweeper process recorded), raised before the event's own.
     """
     if not events:
         return []
@@ -38,8 +38,8 @@ def detect(events: Sequence[Event], state: DetectorState, config: DetectorConfig
             continue
         if data_start is None or event.date < data_start:
             data_start = event.date
-        if sweeper is not None:
-            signals += sweeper.add(event)
+        if windowed is not None:
+            signals += windowed(event)
         signals += first_sightings(event, state)
         signals += mis_sold(event)
         signals += exceedances(event, state, data_start, min_count=config.ears_min_count,

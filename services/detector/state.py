@@ -241,16 +241,17 @@ class DetectorState:
         return [self._counts.get((series.key, start + i * step), 0) for i in range(periods)]
 
     def series_reports(self, series: Series, period: dt.date, limit: int = 50) -> list[str]:
-        """The reports counted in a series-period (for a signal's evidence)."""
+        """The reports counted in a series-period (for a signal's evidence), the first `limit`
+        by key: the same whichever batches they were stored in."""
         stored = list(self.session.execute(
             select(SeriesReport.report_key).where(
                 SeriesReport.dimension == series.dimension, SeriesReport.value == series.value,
                 SeriesReport.area_code == series.area_code, SeriesReport.source == series.source,
                 SeriesReport.freq == series.freq, SeriesReport.period == period,
-            ).limit(limit)
+            ).order_by(SeriesReport.report_key).limit(limit)
         ).scalars())
         pending = [key for key in self._reports_by_period[(series.key, period)] if key not in stored]
-        return (stored + pending)[:limit]
+        return sorted(stored + pending)[:limit]
 
     def first_event_date(self) -> dt.date | None:
         """When the system's data begin: before that, no history exists to judge against."""

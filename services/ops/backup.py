@@ -1,12 +1,13 @@
-"""Backup and restore of the embedded deployment: the SQLite log, the SQLite store, the key.
+"""Backup and restore of the embedded deployment: the SQLite log, the SQLite store, the key,
+and the sweeper's record where a sweeper ran as a process of its own.
 
 A backup is taken while the system runs, with SQLite's online backup API, and is consistent
-across the two files: for the few milliseconds it takes, it holds the log's write lock, so no
-report is appended and no stage commits an offset; the store is copied first, then the log.
-Every message a stage's handler has written to the store was therefore in the log when the copy
-was made, and the copied offsets are at most as far as the copied store: after a restore, the
-pipeline reads again from those offsets, and its handlers, idempotent on ids derived from each
-report's key, change nothing they had already counted. A report accepted while the backup ran
+across the files: for the few milliseconds it takes, it holds the log's write lock, so no
+report is appended and no stage commits an offset; the store and the sweeper's record are
+copied first, then the log. Every message a stage's handler has written to them was therefore
+in the log when the copy was made, and the copied offsets are at most as far as the copies:
+after a restore, the pipeline reads again from those offsets, and its handlers, idempotent on
+ids derived from each report's key, change nothing they had already counted. A report accepted while the backup ran
 is in both copies or in neither (its store claim commits only after its append).
 
 The alert index is not copied: it is derived from the store, and `restore` rebuilds it, so a
@@ -31,7 +32,8 @@ from sqlalchemy.engine import make_url
 
 from services.settings import Settings
 
-LOG, STORE, KEY, MANIFEST = "log.sqlite", "ews.sqlite", "secret_key", "manifest.json"
+LOG, STORE, SWEPT, KEY, MANIFEST = ("log.sqlite", "ews.sqlite", "sweeps.sqlite", "secret_key",
+                                   "manifest.json")
 FORMAT = 1
 _LOCK_TIMEOUT_S = 30.0
 
@@ -98,6 +100,9 @@ def backup(settings: Settings, out: Path) -> dict[str, Any]:
         try:
             lock.execute("BEGIN IMMEDIATE")
             _copy(store_path, work / STORE)
+            swept = settings.swept_path().exists()
+            if swept:
+                _copy(settings.swept_path(), work / SWEPT)
             _copy(log_path, work / LOG)
         finally:
             if lock.in_transaction:
@@ -105,7 +110,7 @@ def backup(settings: Settings, out: Path) -> dict[str, Any]:
             lock.close()
         frozen_s = time.monotonic() - started
         key = settings.data_dir / KEY
-        files = [LOG, STORE] + ([KEY] if key.exists() else [])
+        files = [LOG, STORE] + ([SWEPT] if swept else []) + ([KEY] if key.exists() else [])
         if key.exists():
             (work / KEY).write_bytes(key.read_bytes())
         manifest = {
@@ -135,7 +140,7 @@ def restore(settings: Settings, archive_path: Path) -> dict[str, Any]:
     """
     log_path, store_path = _paths(settings)
     index_path = settings.index_path()
-    taken = [p for p in (log_path, store_path) if p.exists()]
+    taken = [p for p in (log_path, store_path, settings.swept_path()) if p.exists()]
     if settings.index.startswith("tantivy") or not settings.index:
         taken += [index_path] if index_path.exists() and any(index_path.iterdir()) else []
     if taken:
@@ -149,7 +154,7 @@ def restore(settings: Settings, archive_path: Path) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="ews-restore-") as scratch:
             work = Path(scratch)
             for name in manifest["files"]:
-                if name not in (LOG, STORE, KEY):  # only our own names: no path from the archive
+                if name not in (LOG, STORE, SWEPT, KEY):  # our own names: no path from the archive
                     raise BackupError(f"unexpected file {name!r} in {archive_path}")
                 member = archive.extractfile(name)
                 if member is None:
@@ -157,12 +162,15 @@ def restore(settings: Settings, archive_path: Path) -> dict[str, Any]:
                 (work / name).write_bytes(member.read())
                 if _sha256(work / name) != manifest["files"][name]["sha256"]:
                     raise BackupError(f"{name} in {archive_path} is damaged (checksum differs)")
-            for name in (LOG, STORE):
+            databases = {LOG: log_path, STORE: store_path}
+            if (work / SWEPT).exists():
+                databases[SWEPT] = settings.swept_path()
+            for name in databases:
                 with sqlite3.connect(work / name) as conn:
                     verdict = conn.execute("PRAGMA integrity_check").fetchone()[0]
                 if verdict != "ok":
                     raise BackupError(f"{name} in {archive_path} fails SQLite's integrity check")
-            for name, target in ((LOG, log_path), (STORE, store_path)):
+            for name, target in databases.items():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 _copy(work / name, target)
             key = settings.data_dir / KEY

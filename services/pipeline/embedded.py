@@ -11,6 +11,7 @@ from services.api.index import index_from_url
 from services.detector.detect import DetectorConfig
 from services.geography import load_geography
 from services.pipeline import handlers
+from services.pipeline.swept import SweptLog
 from services.settings import Settings
 from services.store import Store
 from streams import topics
@@ -19,7 +20,7 @@ from streams.stage import Stage, run_stages
 from streams.transport import Transport
 
 log = logging.getLogger(__name__)
-STAGES = ("normaliser", "detector", "alert-builder", "notifier")
+STAGES = ("normaliser", "sweeper", "detector", "alert-builder", "notifier")
 
 
 def lag(transport: Transport) -> int:
@@ -44,8 +45,17 @@ class EmbeddedSystem:
         # review change; otherwise the pipeline's next sync does).
         self.index_writable = index_writable
         self.geography = load_geography()
+        self._swept: SweptLog | None = None
+
+    def swept(self) -> SweptLog:
+        """The sweeper process's record, opened when a stage first needs it."""
+        if self._swept is None:
+            self._swept = SweptLog(self.settings.swept_path())
+        return self._swept
 
     def close(self) -> None:
+        if self._swept is not None:
+            self._swept.close()
         self.index.close()
         self.store.close()
         self.transport.close()
@@ -56,7 +66,10 @@ class Pipeline:
 
     `only` runs a subset of `STAGES`, so that each stage can be a process of its own (`ews
     pipeline --stage NAME`): they share the log and the store, and only the process running the
-    alert builder may write the index.
+    alert builder may write the index. The detectors are two stages: `sweeper` (the windowed
+    detectors) and `detector` (the per-event ones, which raise the sweeper's signals with their
+    own, in event order). In one process the two run as one; apart, the detector waits for
+    what the sweeper recorded (services/pipeline/swept.py).
     """
 
     def __init__(self, system: EmbeddedSystem, *, only: Collection[str] = STAGES) -> None:
@@ -69,11 +82,15 @@ class Pipeline:
         self.system = system
         config = DetectorConfig(ears_min_count=system.settings.ears_min_count)
         transport, store = system.transport, system.store
+        apart = ("sweeper" in only) != ("detector" in only)
         self.stages = [
             Stage(transport, "normaliser", topics.RAW_TOPICS,
                   handlers.normaliser(transport, resolve, system.geography)),
+            *([Stage(transport, "sweeper", [topics.EVENTS],
+                     handlers.sweeper(system.swept(), system.geography))] if apart else []),
             Stage(transport, "detector", [topics.EVENTS],
-                  handlers.detector(transport, store, config, system.geography)),
+                  handlers.detector(transport, store, config, system.geography,
+                                    swept=system.swept() if apart else None)),
             Stage(transport, "alert-builder", [topics.SIGNALS],
                   handlers.alert_builder(store, system.index, system.geography)),
         ]

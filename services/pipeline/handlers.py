@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from services.api.alerts.documents import sync_index
 from services.api.index import AlertIndex
+from services.detector.common import now
 from services.detector.detect import DetectorConfig, detect
 from services.detector.fusion import build_alerts, signal_row
 from services.detector.state import DetectorState
@@ -17,6 +18,7 @@ from services.detector.sweeps import LOOKBACK_DAYS, MAX_CATCH_UP_DAYS, Sweeper
 from services.geography import Geography
 from services.ingest.accept import dead_letter
 from services.normaliser import Resolver, normalise
+from services.pipeline.swept import SweptLog
 from services.store import EventRow, SignalRow, Store, insert_rows
 from streams import topics
 from streams.records import Accepted, Event, Signal
@@ -47,24 +49,23 @@ def normaliser(transport: Transport, resolve: Resolver, geography: Geography) ->
     return handle
 
 
+Recent = Callable[[int], tuple[dt.date | None, list[Event]]]
+
+
 class _SweeperMemory:
-    """The windowed detectors' memory: rebuilt from the stored events when first needed, and
-    again after a batch that was rolled back (the memory had run ahead of the store)."""
+    """The windowed detectors' memory: rebuilt from the recorded events when first needed, and
+    again after a batch that was rolled back (the memory had run ahead of the record)."""
 
     def __init__(self, geography: Geography) -> None:
         self.geography = geography
         self._sweeper: Sweeper | None = None
 
-    def get(self, session: Session) -> Sweeper:
+    def get(self, recent: Recent) -> Sweeper:
+        """`recent(days)`: the latest recorded event date, and the events up to `days` before it."""
         if self._sweeper is None:
-            latest = session.execute(select(func.max(EventRow.date))).scalar_one_or_none()
-            stored = []
-            if latest is not None:
-                # A day more than any sweep can look back to, so that the first sweep after a
-                # restart sees exactly what it would have seen without one.
-                since = latest - dt.timedelta(days=LOOKBACK_DAYS + MAX_CATCH_UP_DAYS + 1)
-                stored = [Event.model_validate(payload) for payload in session.execute(
-                    select(EventRow.payload).where(EventRow.date >= since)).scalars()]
+            # A day more than any sweep can look back to, so that the first sweep after a
+            # restart sees exactly what it would have seen without one.
+            latest, stored = recent(LOOKBACK_DAYS + MAX_CATCH_UP_DAYS + 1)
             self._sweeper = Sweeper(self.geography)
             self._sweeper.load(stored, latest)
         return self._sweeper
@@ -73,11 +74,66 @@ class _SweeperMemory:
         self._sweeper = None
 
 
-def detector(transport: Transport, store: Store, config: DetectorConfig,
-             geography: Geography) -> BatchHandler:
-    """events -> signals, through detector state and a transactional outbox in the store."""
-    return _through_outbox(transport, store, geography, lambda events, session, sweeper: detect(
-        events, DetectorState(session), config, sweeper))
+def _recent_in_store(session: Session) -> Recent:
+    def recent(days: int) -> tuple[dt.date | None, list[Event]]:
+        latest = session.execute(select(func.max(EventRow.date))).scalar_one_or_none()
+        if latest is None:
+            return None, []
+        return latest, [Event.model_validate(payload) for payload in session.execute(
+            select(EventRow.payload).where(EventRow.date >= latest - dt.timedelta(days=days))
+        ).scalars()]
+    return recent
+
+
+def detector(transport: Transport, store: Store, config: DetectorConfig, geography: Geography,
+             *, swept: SweptLog | None = None) -> BatchHandler:
+    """events -> signals, through detector state and a transactional outbox in the store.
+
+    The windowed detectors run here too, unless `swept` is given: then a sweeper process runs
+    them (`sweeper`), and each event's windowed signals are joined from its record.
+    """
+    if swept is None:
+        return _through_outbox(transport, store, geography, lambda events, session, sweeper: detect(
+            events, DetectorState(session), config, sweeper.add))
+
+    def handle(batch: Sequence[Message]) -> None:
+        events = [Event.model_validate(message.value) for message in batch]
+        closed = swept.signals_closed_by(events)  # before the store's write lock is taken
+
+        def windowed(event: Event) -> list[Signal]:
+            # Raised here and now, among this batch's own signals: the outbox publishes in
+            # order of detection, so the signals go out in the order one process raises them.
+            return [signal.model_copy(update={"detected_at": now()})
+                    for signal in closed[event.event_id]]
+
+        with store.session() as session:
+            _store_signals(session, detect(events, DetectorState(session), config, windowed))
+        publish_signals(transport, store)
+
+    return handle
+
+
+def sweeper(swept: SweptLog, geography: Geography) -> BatchHandler:
+    """events -> the windowed detectors' signals, recorded per event for the detector to join
+    (the embedded deployment's sweeper process; see services/pipeline/swept.py)."""
+    memory = _SweeperMemory(geography)
+
+    def handle(batch: Sequence[Message]) -> None:
+        events = [Event.model_validate(message.value) for message in batch]
+        try:
+            taken = swept.taken(event.event_id for event in events)
+            windows = memory.get(swept.recent)
+            closed: list[tuple[Event, list[Signal]]] = []
+            for event in events:
+                if event.event_id not in taken:  # a redelivery closes nothing again
+                    taken.add(event.event_id)
+                    closed.append((event, windows.add(event)))
+            swept.record(closed)
+        except Exception:
+            memory.forget()
+            raise
+
+    return handle
 
 
 def sweeps(transport: Transport, store: Store, geography: Geography) -> BatchHandler:
@@ -109,7 +165,7 @@ def _through_outbox(transport: Transport, store: Store, geography: Geography,
         events = [Event.model_validate(message.value) for message in batch]
         try:
             with store.session() as session:
-                _store_signals(session, find(events, session, memory.get(session)))
+                _store_signals(session, find(events, session, memory.get(_recent_in_store(session))))
         except Exception:
             memory.forget()
             raise

@@ -125,8 +125,9 @@ class TableState:
         return [len(self._counted(series, start + i * step)[1]) for i in range(periods)]
 
     def series_reports(self, series: Series, period: dt.date, limit: int = 50) -> list[str]:
-        """The reports counted in a series-period (for a signal's evidence)."""
-        return self._counted(series, period)[1][:limit]
+        """The reports counted in a series-period (for a signal's evidence), the first `limit`
+        by key, as `DetectorState` gives them."""
+        return sorted(self._counted(series, period)[1])[:limit]
 
     def first_event_date(self) -> dt.date | None:
         """When this partition's data begin: before that, no history exists to judge against."""

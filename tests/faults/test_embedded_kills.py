@@ -2,7 +2,9 @@
 flows; restart it; the outcome equals an undisturbed run of the same stream.
 
 The processes: the API (`ews api`, which accepts reports) and each pipeline stage as a process of
-its own (`ews pipeline --stage normaliser|detector|alert-builder|notifier`). The client retries a
+its own (`ews pipeline --stage normaliser|sweeper|detector|alert-builder|notifier`), which the
+undisturbed run has as one process (the sweeper and the detector apart must raise what they do
+together, in the same order). The client retries a
 submission refused or cut off by a kill with the same report_ids, as any client must. Then every
 alert is reviewed (confirmed, then published) through the API while the notifier is killed
 mid-send: each alert email goes out at most once (the notifier claims an email before handing it
@@ -81,8 +83,10 @@ def _submissions(tokens: dict[str, str], n: int = RECORDS) -> list[Submission]:
     out = []
     for start in range(0, len(records), PER_SUBMISSION):
         chunk = records[start:start + PER_SUBMISSION]
-        for source, role in (("ridr", "clinical"), ("forensic", "forensic")):
-            out.append(Submission(source, tokens[role], [r for s, r in chunk if s == source]))
+        for source, role in (("ridr", "clinical"), ("forensic", "forensic"), ("death", "clinical")):
+            of_source = [r for s, r in chunk if s == source]
+            if of_source:
+                out.append(Submission(source, tokens[role], of_source))
     return out
 
 
@@ -137,16 +141,16 @@ def test_sigkill_each_process_loses_nothing_counts_nothing_twice_mails_nothing_t
     kills: Counter[str] = Counter()
     mid_work: Counter[str] = Counter()
     try:
-        for name in ("alert-builder", "api", "normaliser", "detector", "notifier"):
+        for name in ("alert-builder", "api", "normaliser", "sweeper", "detector", "notifier"):
             processes.start(name)
 
         # Phase 1: the stream flows in through the API; the API and the stages are killed.
-        client = RetryingClient(processes.base_url, pace=0.15)
+        client = RetryingClient(processes.base_url, pace=0.3)
         submissions = _submissions(tokens)
         client.start(submissions)
         # Each process once, two of them twice (a restart costs seconds of imports: the suite
         # must stay short); the order and the moments are random.
-        victims = ["api", "normaliser", "detector", "alert-builder"]
+        victims = ["api", "normaliser", "sweeper", "detector", "alert-builder"]
         victims += rng.sample(victims, 2)
         rng.shuffle(victims)
         for victim in victims:
@@ -202,9 +206,10 @@ def test_sigkill_each_process_loses_nothing_counts_nothing_twice_mails_nothing_t
           f"sent twice {len(twice)}, outcome uncertain after a kill {len(uncertain)} of which "
           f"lost {len(lost)}")
 
-    assert all(kills[name] >= 1 for name in ("api", "normaliser", "detector", "alert-builder",
-                                              "notifier")), kills
-    assert mid_work["api"] + mid_work["normaliser"] + mid_work["detector"] >= 2, mid_work
+    assert all(kills[name] >= 1 for name in ("api", "normaliser", "sweeper", "detector",
+                                              "alert-builder", "notifier")), kills
+    assert (mid_work["api"] + mid_work["normaliser"] + mid_work["sweeper"]
+            + mid_work["detector"] >= 2), mid_work
     assert len(set(client.accepted_ids)) == RECORDS
     assert got["reports"] == want["reports"] == RECORDS
     assert got["counts"] == want["counts"]
@@ -219,8 +224,8 @@ def test_sigkill_each_process_loses_nothing_counts_nothing_twice_mails_nothing_t
 
 
 def _stage_lag(log: SqliteLog, stage: str) -> int:
-    inputs = {"normaliser": topics.RAW_TOPICS, "detector": [topics.EVENTS],
-              "alert-builder": [topics.SIGNALS]}[stage]
+    inputs = {"normaliser": topics.RAW_TOPICS, "sweeper": [topics.EVENTS],
+              "detector": [topics.EVENTS], "alert-builder": [topics.SIGNALS]}[stage]
     return log.lag(stage, inputs)
 
 

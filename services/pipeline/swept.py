@@ -1,0 +1,130 @@
+"""The sweeper stage's record: each event it took, with the windowed signals that event closed.
+
+When the windowed detectors (`Sweeper`) run in a process of their own (`ews pipeline --stage
+sweeper`), the detector process joins their signals into its own, event by event, in the order
+one process would have raised them: first the signals of the days an event closes, then that
+event's per-event signals. So the signals, and the alerts fused from them, do not depend on how
+the stages are spread over processes, nor on where a crash fell.
+
+The record is its own SQLite file, written by the one sweeper process in one transaction per
+batch; its events are also what a restarted sweeper rebuilds its memory from. A backup copies
+it with the log and the store (services/ops/backup.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from streams.records import Event, Signal
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS swept (
+    event_id TEXT PRIMARY KEY,
+    date TEXT NOT NULL,
+    event TEXT NOT NULL,
+    signals TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS swept_date ON swept (date);
+"""
+_WAIT_POLL_S = 0.02
+_WAIT_WARN_EVERY_S = 30.0
+
+
+class SweptLog:
+    """Events the sweeper took, each with the signals it closed; safe to share across threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._conn().executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            self._local.conn = conn
+            self._connections.append(conn)
+        return conn
+
+    def taken(self, event_ids: Iterable[str]) -> set[str]:
+        ids = list(event_ids)
+        found: set[str] = set()
+        conn = self._conn()
+        for start in range(0, len(ids), 500):  # SQLite's bound on parameters per statement
+            chunk = ids[start:start + 500]
+            found.update(row[0] for row in conn.execute(
+                f"SELECT event_id FROM swept WHERE event_id IN ({','.join('?' * len(chunk))})",
+                chunk))
+        return found
+
+    def record(self, swept: Sequence[tuple[Event, Sequence[Signal]]]) -> None:
+        """Store a batch's newly taken events and their signals, all or nothing."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "INSERT INTO swept (event_id, date, event, signals) VALUES (?, ?, ?, ?)",
+                [(event.event_id, event.date.isoformat(), event.model_dump_json(),
+                  json.dumps([signal.model_dump(mode="json") for signal in signals]))
+                 for event, signals in swept])
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def recent(self, days: int) -> tuple[dt.date | None, list[Event]]:
+        """The latest event date taken, and the events within `days` before it (in taken order)."""
+        conn = self._conn()
+        latest = conn.execute("SELECT MAX(date) FROM swept").fetchone()[0]
+        if latest is None:
+            return None, []
+        newest = dt.date.fromisoformat(latest)
+        since = (newest - dt.timedelta(days=days)).isoformat()
+        return newest, [Event.model_validate_json(row[0]) for row in conn.execute(
+            "SELECT event FROM swept WHERE date >= ? ORDER BY rowid", (since,))]
+
+    def signals_closed_by(self, events: Sequence[Event]) -> dict[str, list[Signal]]:
+        """Each event's windowed signals, once the sweeper has taken every one of `events`.
+
+        Waits for the sweeper process: the detector may run ahead of it, never past it.
+        """
+        wanted = list(dict.fromkeys(event.event_id for event in events))
+        found: dict[str, list[Signal]] = {}
+        started = warned = time.monotonic()
+        conn = self._conn()
+        while True:
+            missing = [event_id for event_id in wanted if event_id not in found]
+            for start in range(0, len(missing), 500):
+                chunk = missing[start:start + 500]
+                for event_id, signals in conn.execute(
+                        "SELECT event_id, signals FROM swept WHERE event_id IN "
+                        f"({','.join('?' * len(chunk))})", chunk):
+                    found[event_id] = [Signal.model_validate(s) for s in json.loads(signals)]
+            if len(found) == len(wanted):
+                return found
+            now = time.monotonic()
+            if now - warned >= _WAIT_WARN_EVERY_S:
+                warned = now
+                log.warning("detector waiting %.0f s for the sweeper stage: %d of %d events of "
+                            "this batch not swept yet (is `ews pipeline --stage sweeper` running?)",
+                            now - started, len(wanted) - len(found), len(wanted))
+            time.sleep(_WAIT_POLL_S)
+
+    def close(self) -> None:
+        for conn in self._connections:
+            conn.close()
+        self._connections.clear()
+        self._local = threading.local()
