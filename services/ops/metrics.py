@@ -53,6 +53,8 @@ def _stage_inputs(transport: Any) -> dict[str, tuple[str, ...]]:
         from services.workers.agents import STAGE_INPUTS as kafka_inputs  # faust loads only here
 
         return dict(kafka_inputs)
+    if transport.committed("sweeper", topics.EVENTS):  # a sweeper process of its own has run
+        return {**STAGE_INPUTS, "sweeper": (topics.EVENTS,)}
     return STAGE_INPUTS
 
 

@@ -90,6 +90,8 @@ def test_metrics_report_what_the_pipeline_did_from_another_process_view(
     after = _samples(client)
     for stage in ("normaliser", "detector", "alert-builder"):
         assert after[("ews_consumer_lag", (("stage", stage),))] == 0
+    # In one process the sweeper is part of the detector: no lag of its own to show.
+    assert ("ews_consumer_lag", (("stage", "sweeper"),)) not in after
     with system.store.session() as session:
         alerts = session.execute(select(func.count()).select_from(AlertRow)).scalar_one()
     assert alerts >= 1
@@ -102,3 +104,7 @@ def test_metrics_report_what_the_pipeline_did_from_another_process_view(
                                                      ("route", "/v1/reports/{source}")))] >= 3
     # Ids never become labels: one series per route template.
     assert not any("r-1" in str(labels) for _name, labels in after)
+
+    # A sweeper process of its own shows its lag once it has taken a batch (every event here).
+    assert Pipeline(system, only=("sweeper",)).stages[0].step() > 0
+    assert _samples(client)[("ews_consumer_lag", (("stage", "sweeper"),))] == 0
