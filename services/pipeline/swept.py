@@ -8,7 +8,9 @@ the stages are spread over processes, nor on where a crash fell.
 
 The record is its own SQLite file, written by the one sweeper process in one transaction per
 batch; its events are also what a restarted sweeper rebuilds its memory from. A backup copies
-it with the log and the store (services/ops/backup.py).
+it with the log and the store (services/ops/backup.py). A first sweeper process on a system
+that ran as one process so far reads the events from the start of the log; the detector
+raises nothing twice of what it recorded (it skips the events it already took).
 """
 
 from __future__ import annotations
