@@ -21,6 +21,11 @@ BATCH_SECONDS = Histogram("ews_stage_batch_seconds", "Time a pipeline stage took
 BatchHandler = Callable[[Sequence[Message]], None]
 
 
+class NotYet(Exception):
+    """A handler cannot take this batch yet (it waits on another process): the batch is
+    delivered again on a later step, and the loop around it may stop meanwhile."""
+
+
 class Stage:
     """One consumer group running one handler; commits only after the handler succeeded."""
 
@@ -44,13 +49,19 @@ class Stage:
             started = time.perf_counter()
             try:
                 self._handle(batch)
+            except NotYet:
+                self._redeliver()
+                return 0
             except Exception:
-                self._consumer.close()
-                self._consumer = self._transport.consumer(self.name, self._topics)
+                self._redeliver()
                 raise
             BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
             self._consumer.commit()
         return len(batch)
+
+    def _redeliver(self) -> None:
+        self._consumer.close()
+        self._consumer = self._transport.consumer(self.name, self._topics)
 
     def close(self) -> None:
         self._consumer.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import func, select, update
@@ -22,7 +24,7 @@ from services.pipeline.swept import SweptLog
 from services.store import EventRow, SignalRow, Store, insert_rows
 from streams import topics
 from streams.records import Accepted, Event, Signal
-from streams.stage import BatchHandler
+from streams.stage import BatchHandler, NotYet
 from streams.transport import Message, Transport
 
 
@@ -48,6 +50,10 @@ def normaliser(transport: Transport, resolve: Resolver, geography: Geography) ->
 
     return handle
 
+
+log = logging.getLogger(__name__)
+SWEEPER_WAIT_S = 1.0  # how long the detector waits for the sweeper within one step
+SWEEPER_WARN_AFTER_S = 30.0
 
 Recent = Callable[[int], tuple[dt.date | None, list[Event]]]
 
@@ -96,9 +102,24 @@ def detector(transport: Transport, store: Store, config: DetectorConfig, geograp
         return _through_outbox(transport, store, geography, lambda events, session, sweeper: detect(
             events, DetectorState(session), config, sweeper.add))
 
+    waiting_since: list[float] = []  # while the sweeper has not taken the batch
+
     def handle(batch: Sequence[Message]) -> None:
         events = [Event.model_validate(message.value) for message in batch]
-        closed = swept.signals_closed_by(events)  # before the store's write lock is taken
+        # Before the store's write lock is taken; a second at a time, so that the process can
+        # stop while it waits.
+        closed, missing = swept.signals_closed_by(events, within=SWEEPER_WAIT_S)
+        if closed is None:
+            now_s = time.monotonic()
+            if not waiting_since:
+                waiting_since.append(now_s)
+            elif now_s - waiting_since[0] >= SWEEPER_WARN_AFTER_S:
+                log.warning("detector waiting %.0f s for the sweeper stage: %d of %d events of "
+                            "this batch not swept yet (is `ews pipeline --stage sweeper` "
+                            "running?)", now_s - waiting_since[0], missing, len(events))
+                waiting_since[0] = now_s
+            raise NotYet("the sweeper has not taken this batch yet")
+        waiting_since.clear()
 
         def windowed(event: Event) -> list[Signal]:
             # Raised here and now, among this batch's own signals: the outbox publishes in

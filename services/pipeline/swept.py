@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import sqlite3
 import threading
 import time
@@ -25,8 +24,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from streams.records import Event, Signal
-
-log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS swept (
@@ -38,7 +35,6 @@ CREATE TABLE IF NOT EXISTS swept (
 CREATE INDEX IF NOT EXISTS swept_date ON swept (date);
 """
 _WAIT_POLL_S = 0.02
-_WAIT_WARN_EVERY_S = 30.0
 
 
 class SweptLog:
@@ -98,14 +94,16 @@ class SweptLog:
         return newest, [Event.model_validate_json(row[0]) for row in conn.execute(
             "SELECT event FROM swept WHERE date >= ? ORDER BY rowid", (since,))]
 
-    def signals_closed_by(self, events: Sequence[Event]) -> dict[str, list[Signal]]:
-        """Each event's windowed signals, once the sweeper has taken every one of `events`.
+    def signals_closed_by(self, events: Sequence[Event], *, within: float
+                          ) -> tuple[dict[str, list[Signal]] | None, int]:
+        """Each event's windowed signals once the sweeper has taken every one of `events`,
+        waiting up to `within` seconds for it; else None. Also how many are not taken yet.
 
-        Waits for the sweeper process: the detector may run ahead of it, never past it.
+        The detector may run ahead of the sweeper process, never past it.
         """
         wanted = list(dict.fromkeys(event.event_id for event in events))
         found: dict[str, list[Signal]] = {}
-        started = warned = time.monotonic()
+        deadline = time.monotonic() + within
         conn = self._conn()
         while True:
             missing = [event_id for event_id in wanted if event_id not in found]
@@ -116,13 +114,9 @@ class SweptLog:
                         f"({','.join('?' * len(chunk))})", chunk):
                     found[event_id] = [Signal.model_validate(s) for s in json.loads(signals)]
             if len(found) == len(wanted):
-                return found
-            now = time.monotonic()
-            if now - warned >= _WAIT_WARN_EVERY_S:
-                warned = now
-                log.warning("detector waiting %.0f s for the sweeper stage: %d of %d events of "
-                            "this batch not swept yet (is `ews pipeline --stage sweeper` running?)",
-                            now - started, len(wanted) - len(found), len(wanted))
+                return found, 0
+            if time.monotonic() >= deadline:
+                return None, len(wanted) - len(found)
             time.sleep(_WAIT_POLL_S)
 
     def close(self) -> None:

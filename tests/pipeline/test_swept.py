@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -39,7 +44,8 @@ def test_each_event_is_recorded_once_with_the_signals_one_process_raises(
         if n == 1:
             handle(batches[0] + batch)  # redelivered: nothing is taken or swept again
     events = [Event.model_validate(message.value) for message in messages]
-    closed = swept.signals_closed_by(events)
+    closed, missing = swept.signals_closed_by(events, within=0)
+    assert closed is not None and missing == 0
 
     alone = Sweeper(system.geography)
     want = {event.event_id: alone.add(event) for event in events}
@@ -64,16 +70,40 @@ def test_the_detector_waits_until_the_sweeper_took_its_events(
     batch = messages[:200]
     events = [Event.model_validate(message.value) for message in batch]
     handlers.sweeper(swept, system.geography)(batch[:100])
+    assert swept.signals_closed_by(events, within=0.1) == (None, 100)  # half not swept yet
     joined: dict = {}
-    waiter = threading.Thread(target=lambda: joined.update(swept.signals_closed_by(events)))
+    waiter = threading.Thread(
+        target=lambda: joined.update(swept.signals_closed_by(events, within=30)[0] or {}))
     waiter.start()
     waiter.join(timeout=0.5)
-    assert waiter.is_alive() and not joined  # half the batch is not swept yet
+    assert waiter.is_alive() and not joined
     handlers.sweeper(swept, system.geography)(batch[100:])
     waiter.join(timeout=10)
     assert not waiter.is_alive()
     assert set(joined) == {event.event_id for event in events}
     swept.close()
+
+
+def test_a_detector_process_waiting_for_a_sweeper_stops_on_sigterm(
+        stream: tuple[list[Message], EmbeddedSystem]) -> None:
+    _messages, system = stream
+    env = {**os.environ, "EWS_DATA_DIR": str(system.settings.data_dir)}
+    process = subprocess.Popen([sys.executable, "-m", "services.cli", "pipeline", "--stage",
+                                "detector"], env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not system.settings.swept_path().exists():  # its stages are built: it waits
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(2.0)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    # It had waited: no sweeper ran, so it took nothing.
+    assert system.transport.committed("detector", topics.EVENTS) == 0
 
 
 def test_a_batch_is_recorded_all_or_nothing(
