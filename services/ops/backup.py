@@ -7,8 +7,9 @@ report is appended and no stage commits an offset; the store and the sweeper's r
 copied first, then the log. Every message a stage's handler has written to them was therefore
 in the log when the copy was made, and the copied offsets are at most as far as the copies:
 after a restore, the pipeline reads again from those offsets, and its handlers, idempotent on
-ids derived from each report's key, change nothing they had already counted. A report accepted while the backup ran
-is in both copies or in neither (its store claim commits only after its append).
+ids derived from each report's key, change nothing they had already counted. A report accepted
+while the backup ran is in both copies or in neither (its store claim commits only after its
+append).
 
 The alert index is not copied: it is derived from the store, and `restore` rebuilds it, so a
 backup never holds a half-written tantivy segment.

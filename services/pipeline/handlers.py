@@ -102,24 +102,25 @@ def detector(transport: Transport, store: Store, config: DetectorConfig, geograp
         return _through_outbox(transport, store, geography, lambda events, session, sweeper: detect(
             events, DetectorState(session), config, sweeper.add))
 
-    waiting_since: list[float] = []  # while the sweeper has not taken the batch
+    waiting_since: float | None = None  # while the sweeper has not taken the batch
 
     def handle(batch: Sequence[Message]) -> None:
+        nonlocal waiting_since
         events = [Event.model_validate(message.value) for message in batch]
         # Before the store's write lock is taken; a second at a time, so that the process can
         # stop while it waits.
         closed, missing = swept.signals_closed_by(events, within=SWEEPER_WAIT_S)
         if closed is None:
             now_s = time.monotonic()
-            if not waiting_since:
-                waiting_since.append(now_s)
-            elif now_s - waiting_since[0] >= SWEEPER_WARN_AFTER_S:
+            if waiting_since is None:
+                waiting_since = now_s
+            elif now_s - waiting_since >= SWEEPER_WARN_AFTER_S:
                 log.warning("detector waiting %.0f s for the sweeper stage: %d of %d events of "
                             "this batch not swept yet (is `ews pipeline --stage sweeper` "
-                            "running?)", now_s - waiting_since[0], missing, len(events))
-                waiting_since[0] = now_s
+                            "running?)", now_s - waiting_since, missing, len(events))
+                waiting_since = now_s
             raise NotYet("the sweeper has not taken this batch yet")
-        waiting_since.clear()
+        waiting_since = None
 
         def windowed(event: Event) -> list[Signal]:
             # Raised here and now, among this batch's own signals: the outbox publishes in
@@ -186,7 +187,8 @@ def _through_outbox(transport: Transport, store: Store, geography: Geography,
         events = [Event.model_validate(message.value) for message in batch]
         try:
             with store.session() as session:
-                _store_signals(session, find(events, session, memory.get(_recent_in_store(session))))
+                windows = memory.get(_recent_in_store(session))
+                _store_signals(session, find(events, session, windows))
         except Exception:
             memory.forget()
             raise

@@ -20,7 +20,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from streams.records import Event, Signal
@@ -57,16 +57,16 @@ class SweptLog:
             self._connections.append(conn)
         return conn
 
-    def taken(self, event_ids: Iterable[str]) -> set[str]:
-        ids = list(event_ids)
-        found: set[str] = set()
+    def _where_in(self, columns: str, event_ids: Sequence[str]) -> Iterator[tuple]:
+        """`columns` of the rows of `event_ids`, asked in chunks of SQLite's parameter bound."""
         conn = self._conn()
-        for start in range(0, len(ids), 500):  # SQLite's bound on parameters per statement
-            chunk = ids[start:start + 500]
-            found.update(row[0] for row in conn.execute(
-                f"SELECT event_id FROM swept WHERE event_id IN ({','.join('?' * len(chunk))})",
-                chunk))
-        return found
+        for start in range(0, len(event_ids), 500):
+            chunk = event_ids[start:start + 500]
+            yield from conn.execute(f"SELECT {columns} FROM swept WHERE event_id IN "
+                                    f"({','.join('?' * len(chunk))})", chunk)
+
+    def taken(self, event_ids: Iterable[str]) -> set[str]:
+        return {row[0] for row in self._where_in("event_id", list(event_ids))}
 
     def record(self, swept: Sequence[tuple[Event, Sequence[Signal]]]) -> None:
         """Store a batch's newly taken events and their signals, all or nothing."""
@@ -104,15 +104,10 @@ class SweptLog:
         wanted = list(dict.fromkeys(event.event_id for event in events))
         found: dict[str, list[Signal]] = {}
         deadline = time.monotonic() + within
-        conn = self._conn()
         while True:
             missing = [event_id for event_id in wanted if event_id not in found]
-            for start in range(0, len(missing), 500):
-                chunk = missing[start:start + 500]
-                for event_id, signals in conn.execute(
-                        "SELECT event_id, signals FROM swept WHERE event_id IN "
-                        f"({','.join('?' * len(chunk))})", chunk):
-                    found[event_id] = [Signal.model_validate(s) for s in json.loads(signals)]
+            for event_id, signals in self._where_in("event_id, signals", missing):
+                found[event_id] = [Signal.model_validate(s) for s in json.loads(signals)]
             if len(found) == len(wanted):
                 return found, 0
             if time.monotonic() >= deadline:

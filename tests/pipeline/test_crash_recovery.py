@@ -76,7 +76,8 @@ def _start(settings: Settings, stages: tuple[str, ...]) -> subprocess.Popen:
 
 def _signal_order(log: SqliteLog) -> list[str]:
     """Signal ids in the order first sent (a crash may send one again, later)."""
-    return list(dict.fromkeys(message.value["signal_id"] for message in log.read_all(topics.SIGNALS)))
+    sent = (message.value["signal_id"] for message in log.read_all(topics.SIGNALS))
+    return list(dict.fromkeys(sent))
 
 
 def _derived(store: Store) -> dict[str, object]:
