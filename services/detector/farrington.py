@@ -50,6 +50,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -192,11 +193,7 @@ def farrington(
         A :class:`FarringtonResult`; periods with fewer than ``settings.history`` earlier
         periods are NaN throughout.
     """
-    y = np.asarray(counts, dtype=float)
-    if y.ndim != 1:
-        raise FarringtonError(f"counts must be one-dimensional, got shape {y.shape}")
-    if np.isnan(y).any() or (y < 0).any():
-        raise FarringtonError("counts must be non-negative numbers without gaps (NaN)")
+    y = _checked(np.asarray(counts, dtype=float))
     n = y.size
     out = {name: np.full(n, np.nan) for name in FarringtonResult.__dataclass_fields__}
     start = max(settings.history, first or 0)
@@ -205,7 +202,8 @@ def farrington(
         layout = _Layout.of(settings)
         for lo in range(start, end, _CHUNK):
             periods = np.arange(lo, min(lo + _CHUNK, end))
-            for name, values in _judge(y, periods, layout, settings).items():
+            fitted = _fit_periods(y, periods, layout, settings)
+            for name, values in _verdicts(y, periods, fitted, settings).items():
                 out[name][periods] = values
     return FarringtonResult(**out)
 
@@ -215,15 +213,42 @@ def farrington_latest(
     current: float,
     settings: FarringtonSettings = FarringtonSettings(),
 ) -> Judgement:
-    """Judge only the latest period: ``current`` against the ``history`` before it (oldest first)."""
+    """Judge only the latest period: ``current`` against the ``history`` before it (oldest first).
+
+    The same as the last period of :func:`farrington` over ``history + [current]``. The fit
+    depends on the history alone, and is kept for the latest histories judged: each report
+    counted in a series-period judges it again, against the same history, with one more case.
+    """
     need = settings.history
     tail = np.asarray(history, dtype=float)[-need:]
     if tail.size < need:
         return Judgement(None, None, None)
-    result = farrington(np.append(tail, float(current)), settings, first=need)
-    if np.isnan(result.alarm[-1]):
+    y = _checked(np.append(tail, float(current)))
+    period = np.array([need])
+    result = _verdicts(y, period, _latest_fit(settings, y[:-1].tobytes()), settings)
+    if np.isnan(result["alarm"][0]):
         return Judgement(None, None, None)
-    return Judgement(float(result.expected[-1]), float(result.upper[-1]), bool(result.alarm[-1]))
+    return Judgement(float(result["expected"][0]), float(result["upper"][0]),
+                     bool(result["alarm"][0]))
+
+
+# Some 10 MB at most: a key is the history's bytes (8 per period, 263 weekly periods).
+@lru_cache(maxsize=4096)
+def _latest_fit(settings: FarringtonSettings, history: bytes) -> _Fitted:
+    """The fit of the period after `history` (its own count is not part of the fit)."""
+    y = np.append(np.frombuffer(history), 0.0)
+    fitted = _fit_periods(y, np.array([y.size - 1]), _Layout.of(settings), settings)
+    for values in fitted:
+        values.flags.writeable = False  # shared by every later call with this history
+    return fitted
+
+
+def _checked(y: np.ndarray) -> np.ndarray:
+    if y.ndim != 1:
+        raise FarringtonError(f"counts must be one-dimensional, got shape {y.shape}")
+    if np.isnan(y).any() or (y < 0).any():
+        raise FarringtonError("counts must be non-negative numbers without gaps (NaN)")
+    return y
 
 
 @dataclass(frozen=True)
@@ -343,10 +368,15 @@ def _fit_with_reweighting(
     return fit, phi, usable
 
 
-def _judge(
+# Per judged period: eta0 (the link-scale prediction), its standard error, phi and the trend.
+_Fitted = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _fit_periods(
     y: np.ndarray, periods: np.ndarray, layout: _Layout, s: FarringtonSettings
-) -> dict[str, np.ndarray]:
-    """Judge ``periods`` (0-based indices into ``y``) in one batch."""
+) -> _Fitted:
+    """Fit the baselines of ``periods`` (0-based indices into ``y``) in one batch; the periods'
+    own counts take no part."""
     t_count = periods.size
     rows = periods[:, None] - layout.offsets[None, :]  # (T, m) 0-based baseline indices
     response = y[rows]
@@ -398,7 +428,14 @@ def _judge(
         fit, fit_phi, usable = _fit_with_reweighting(x, response[without_trend], s)
         keep(without_trend, fit, fit_phi, x0, usable)
         trend[without_trend[usable]] = 0.0
+    return eta0, se_eta0, phi, trend
 
+
+def _verdicts(
+    y: np.ndarray, periods: np.ndarray, fitted: _Fitted, s: FarringtonSettings
+) -> dict[str, np.ndarray]:
+    """Judge ``periods``' counts against their fitted baselines."""
+    eta0, se_eta0, phi, trend = fitted
     observed = y[periods]
     expected, upper, score, pvalue = _threshold(eta0, se_eta0, phi, observed, s)
     cases, span = s.limit54

@@ -17,6 +17,7 @@ from services.detector.farrington import (
     FarringtonError,
     FarringtonSettings,
     farrington,
+    _latest_fit,
     farrington_latest,
 )
 
@@ -122,6 +123,27 @@ def test_latest_agrees_with_the_whole_series() -> None:
         assert judgement.expected == pytest.approx(whole.expected[t], rel=1e-9)
         assert judgement.upper == whole.upper[t]
     assert farrington_latest(counts[:50], 3) == Judgement(None, None, None)
+
+
+def test_latest_judges_each_new_count_against_the_kept_fit_as_the_whole_series_does() -> None:
+    # Reports counted one by one in a series-period judge it again with one more case each time,
+    # against the same history: the fit is kept, and every verdict stays the whole series'.
+    counts = _counts("outbreak")
+    for settings in (FarringtonSettings(), CONFIGS["original"], CONFIGS["muan"]):
+        need = settings.history
+        history = counts[40:40 + need]
+        kept = _latest_fit.cache_info().hits
+        for current in (0, 1, 2, 5, 9, 30, 200):
+            whole = farrington(np.append(history, current), settings, first=need)
+            judgement = farrington_latest(history, current, settings)
+            assert judgement.alarm == bool(whole.alarm[need]), (settings, current)
+            assert judgement.expected == whole.expected[need]
+            assert judgement.upper == whole.upper[need]
+        assert _latest_fit.cache_info().hits - kept >= 6  # fitted once for the seven counts
+    # A different history is a different fit, not the kept one.
+    changed = counts[40:40 + need].copy()
+    changed[-30] += 20
+    assert farrington_latest(changed, 9) != farrington_latest(counts[40:40 + need], 9)
 
 
 def test_intercept_only_model_predicts_the_baseline_mean() -> None:
