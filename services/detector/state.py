@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from services.store import EventRow, SeriesCount, SeriesReport, Sighting, insert_rows
+from services.store import (EventRow, SeriesCount, SeriesReport, Sighting, insert_rows,
+                            select_rows)
 from streams.records import Event
 
 NATIONAL = "*"
@@ -183,7 +184,7 @@ class DetectorState:
                 chunk = _padded(chunk)
                 params = {"earliest": earliest, "latest": latest,
                           **_key_params(_COUNT_KEY, chunk)}
-                rows = self.session.execute(_counts_query(len(chunk)), params)
+                rows = select_rows(self.session, _counts_query(len(chunk)), params)
                 for dim, value, area, source, row_freq, period, count in rows:
                     self._counts[((dim, value, area, source, row_freq), period)] = count
         reports = sorted({event.report_key for event in events})

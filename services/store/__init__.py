@@ -8,6 +8,7 @@ from services.store.db import (
     engine_insert,
     insert_rows,
     retry_on_conflict,
+    select_rows,
 )
 from services.store.models import (
     Account,
@@ -55,5 +56,6 @@ __all__ = [
     "WebSession",
     "engine_insert",
     "insert_rows",
+    "select_rows",
     "retry_on_conflict",
 ]

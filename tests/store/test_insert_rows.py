@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Engine, delete, insert, select, text
+from sqlalchemy import Engine, bindparam, delete, insert, select, text
 
-from services.store import EventRow, SeriesCount, SignalRow, Store, insert_rows
+from services.store import EventRow, SeriesCount, SignalRow, Store, insert_rows, select_rows
 
 EVENT = {"event_id": "ev-1", "report_key": "ridr/clin/r1", "source": "ridr", "area_code": "E08000035",
          "date": dt.date(2026, 3, 2), "substance_key": None, "substance_class": "nitazene",
@@ -59,3 +59,29 @@ def test_a_taken_key_is_skipped_or_updated(store: Store) -> None:
         assert sorted(session.execute(select(counts.c.period, counts.c.count)).all()) == [
             (dt.date(2026, 3, 2), 5), (dt.date(2026, 3, 9), 2)]
         insert_rows(session, counts, [])  # nothing to write is not an error
+
+
+def test_rows_are_read_as_sqlalchemy_reads_them(store: Store) -> None:
+    # `select_rows` (the detector's bulk reads) against SQLAlchemy's own reading of one query:
+    # dates parsed, bound parameters (dates among them) in their places, nothing else matched.
+    counts = SeriesCount.__table__
+    rows = [{"dimension": dimension, "value": "nitazene", "area_code": area, "source": "ridr",
+             "freq": "W", "period": dt.date(2026, 3, 2) + dt.timedelta(weeks=week),
+             "count": week + 1}
+            for dimension in ("class", "substance") for area in ("E08000035", "E06000001")
+            for week in range(6)]
+    query = (select(counts.c.area_code, counts.c.period, counts.c.count)
+             .where(counts.c.dimension == bindparam("dimension"),
+                    counts.c.period >= bindparam("earliest", type_=counts.c.period.type),
+                    counts.c.period <= bindparam("latest", type_=counts.c.period.type))
+             .order_by(counts.c.area_code, counts.c.period))
+    params = {"dimension": "class", "earliest": dt.date(2026, 3, 9),
+              "latest": dt.date(2026, 3, 23)}
+    with store.session() as session:
+        insert_rows(session, counts, rows)
+    with store.session() as session:
+        theirs = [tuple(row) for row in session.execute(query, params)]
+        ours = select_rows(session, query, params)
+    assert ours == theirs
+    assert ours == [(area, dt.date(2026, 3, 2) + dt.timedelta(weeks=week), week + 1)
+                    for area in ("E06000001", "E08000035") for week in (1, 2, 3)]
