@@ -6,23 +6,25 @@ changes nothing: this is what turns at-least-once delivery into exactly-once cou
 A batch is handled in memory: `prefetch` loads what the batch can touch in a few bulk queries,
 the detectors read and update the cached state event by event (so the order of events within a
 batch matters exactly as it would one at a time), and `flush` writes the changes back with bulk
-statements inside the caller's transaction.
+statements inside the caller's transaction. A detector that runs batch after batch keeps the
+counts it read and wrote in memory (`KeptCounts`), so that the next batch reads only series it
+has not seen: at five years of look-back, reading them anew for each batch was most of its cost.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from services.store import (EventRow, SeriesCount, SeriesReport, Sighting, insert_rows,
-                            select_rows)
+from services.store import (CountsVersion, EventRow, SeriesCount, SeriesReport, Sighting,
+                            insert_rows, select_rows)
 from streams.records import Event
 
 NATIONAL = "*"
@@ -111,7 +113,8 @@ _SIGHTING_KEY = (_SIGHTINGS.c.substance_key, _SIGHTINGS.c.area_code)
 
 @cache
 def _counts_query(terms: int) -> Select:
-    """Counts of `terms` series (`_key_terms` on `_COUNT_KEY`) between `earliest` and `latest`.
+    """Counts of `terms` series (`_key_terms` on `_COUNT_KEY`) from `earliest` on (later periods
+too: a series' counts kept in memory must hold every period after the first it read).
 
     Built once per number of terms, which `_padded` keeps to powers of two: each number is a
     statement of its own in SQLAlchemy's compiled cache, and building the terms anew for each
@@ -119,9 +122,7 @@ def _counts_query(terms: int) -> Select:
     """
     c = _COUNTS.c
     return select(*_COUNT_KEY, c.period, c.count).where(
-        _key_terms(_COUNT_KEY, terms),
-        c.period >= bindparam("earliest", type_=c.period.type),
-        c.period <= bindparam("latest", type_=c.period.type))
+        _key_terms(_COUNT_KEY, terms), c.period >= bindparam("earliest", type_=c.period.type))
 
 
 @cache
@@ -136,15 +137,98 @@ def _padded(chunk: Sequence[Any]) -> list[Any]:
     return [*chunk, *[chunk[-1]] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))]
 
 
+Counts = dict[dt.date, int]  # a series' counts by period (periods without reports absent)
+
+
+class KeptCounts:
+    """Series counts kept from one batch of a detector to the next, least recently used dropped
+    beyond `max_counts` periods (some 60 bytes each).
+
+    They hold while nobody else writes counts: each batch that writes counts advances the store's
+    `CountsVersion` in its transaction, and stages what it read and wrote here. The next batch
+    (`sync`) takes the staged counts in when the version is the one staged (the transaction
+    committed), keeps what it had when the version is the one it had (rolled back), and forgets
+    everything when the version is any other (another writer, a restore).
+    """
+
+    def __init__(self, max_counts: int = 500_000) -> None:
+        self.max_counts = max_counts
+        self._series: OrderedDict[SeriesKey, tuple[dt.date, Counts]] = OrderedDict()
+        self._size = 0
+        self._version: int | None = None
+        self._staged: tuple[int, dict[SeriesKey, tuple[dt.date, Counts]]] | None = None
+        self.hits = self.misses = 0  # series asked for, kept and not
+
+    def sync(self, version: int) -> None:
+        """At the start of a batch, with the store's counts version as that batch reads it."""
+        staged, self._staged = self._staged, None
+        if staged is not None and staged[0] == version:
+            for key, span in staged[1].items():
+                self._put(key, span)
+        elif version != self._version:
+            self._series.clear()
+            self._size = 0
+        self._version = version
+
+    def get(self, key: SeriesKey, earliest: dt.date) -> tuple[dt.date, Counts] | None:
+        """A series' counts from `earliest` on or before (its first period read, and the counts:
+        not to be changed), or None when not kept that far back."""
+        span = self._series.get(key)
+        if span is None or span[0] > earliest:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._series.move_to_end(key)
+        return span
+
+    def stage(self, version: int, spans: dict[SeriesKey, tuple[dt.date, Counts]]) -> None:
+        """What a batch read and wrote, valid at `version` once its transaction commits."""
+        self._staged = (version, spans)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _put(self, key: SeriesKey, span: tuple[dt.date, Counts]) -> None:
+        old = self._series.pop(key, None)
+        self._size += len(span[1]) - (len(old[1]) if old else 0)
+        self._series[key] = span
+        while self._size > self.max_counts and self._series:
+            _, (_, dropped) = self._series.popitem(last=False)
+            self._size -= len(dropped)
+
+
+_VERSION = CountsVersion.__table__
+
+
+def counts_version(session: Session) -> int:
+    """The store's counts version (0 before any counts were written)."""
+    return session.execute(select(_VERSION.c.version).where(_VERSION.c.id == 1)
+                           ).scalar_one_or_none() or 0
+
+
+def _advance_counts_version(session: Session) -> int:
+    insert_rows(session, _VERSION, [{"id": 1, "version": 0}])  # (the first time only)
+    session.execute(update(_VERSION).where(_VERSION.c.id == 1)
+                    .values(version=_VERSION.c.version + 1))
+    return counts_version(session)
+
+
 class DetectorState:
     """State for one batch of events, inside the caller's transaction."""
 
-    def __init__(self, session: Session, *, history: dict[str, int] | None = None) -> None:
+    def __init__(self, session: Session, *, history: dict[str, int] | None = None,
+                 kept: KeptCounts | None = None) -> None:
         self.session = session
         self.history = history or {WEEKLY: 9, DAILY: 9}
+        self._kept = kept
         self._events_seen: set[str] = set()
         self._sightings: set[tuple[str, str]] = set()
-        self._counts: dict[tuple[SeriesKey, dt.date], int] = {}
+        # Each series' counts from its first period read (`_first`) on. A kept series' counts
+        # are shared with `kept` until this batch counts in it (then copied: `_own`).
+        self._counts: dict[SeriesKey, Counts] = {}
+        self._first: dict[SeriesKey, dt.date] = {}
+        self._own: set[SeriesKey] = set()
+        self._version: int | None = None  # the counts version a kept batch read at
         self._counted: set[tuple[SeriesKey, dt.date, str]] = set()
         self._new_events: list[dict[str, Any]] = []
         self._new_sightings: list[dict[str, Any]] = []
@@ -174,19 +258,29 @@ class DetectorState:
                 periods[series.key].append(series.period_of(event.date))
         if not periods:
             return
+        if self._kept is not None:
+            self._version = counts_version(self.session)
+            self._kept.sync(self._version)
         for freq in (WEEKLY, DAILY):
             keys = sorted(key for key in periods if key[4] == freq)
             if not keys:
                 continue
             earliest = min(min(periods[key]) for key in keys) - self.history[freq] * STEP[freq]
-            latest = max(max(periods[key]) for key in keys)
-            for chunk in _chunks(keys, _OR_CHUNK):
+            unread = []
+            for key in keys:
+                span = self._kept.get(key, earliest) if self._kept is not None else None
+                if span is None:
+                    unread.append(key)
+                    self._first[key], self._counts[key] = earliest, {}
+                    self._own.add(key)
+                else:
+                    self._first[key], self._counts[key] = span
+            for chunk in _chunks(unread, _OR_CHUNK):
                 chunk = _padded(chunk)
-                params = {"earliest": earliest, "latest": latest,
-                          **_key_params(_COUNT_KEY, chunk)}
+                params = {"earliest": earliest, **_key_params(_COUNT_KEY, chunk)}
                 rows = select_rows(self.session, _counts_query(len(chunk)), params)
                 for dim, value, area, source, row_freq, period, count in rows:
-                    self._counts[((dim, value, area, source, row_freq), period)] = count
+                    self._counts[(dim, value, area, source, row_freq)][period] = count
         reports = sorted({event.report_key for event in events})
         for chunk in _chunks(reports):
             rows = self.session.execute(
@@ -228,10 +322,19 @@ class DetectorState:
                                   "source": source, "freq": freq, "period": period,
                                   "report_key": report_key})
         self._reports_by_period[(series.key, period)].append(report_key)
-        count = self._counts.get((series.key, period), 0) + 1
-        self._counts[(series.key, period)] = count
+        counts = self._own_counts(series.key)
+        count = counts[period] = counts.get(period, 0) + 1
         self._dirty_counts.add((series.key, period))
         return count
+
+    def _own_counts(self, key: SeriesKey) -> Counts:
+        """A series' counts this batch may change (not those `kept` holds)."""
+        if key not in self._own:
+            # (a series no event of the prefetched batch named starts from nothing read)
+            self._counts[key] = dict(self._counts.get(key, {}))
+            self._first.setdefault(key, dt.date.max)
+            self._own.add(key)
+        return self._counts[key]
 
     def counts_before(self, series: Series, period: dt.date, periods: int) -> list[int]:
         """Counts of the `periods` periods before `period`, oldest first, zeros filled in."""
@@ -239,7 +342,8 @@ class DetectorState:
             raise ValueError(f"history of {periods} periods asked, {self.history[series.freq]} prefetched")
         step = STEP[series.freq]
         start = period - periods * step
-        return [self._counts.get((series.key, start + i * step), 0) for i in range(periods)]
+        counts = self._counts.get(series.key, {})
+        return [counts.get(start + i * step, 0) for i in range(periods)]
 
     def series_reports(self, series: Series, period: dt.date, limit: int = 50) -> list[str]:
         """The reports counted in a series-period (for a signal's evidence), the first `limit`
@@ -268,7 +372,12 @@ class DetectorState:
         insert_rows(session, _REPORTS, self._new_reports)
         insert_rows(session, _COUNTS, [
             {"dimension": key[0], "value": key[1], "area_code": key[2], "source": key[3],
-             "freq": key[4], "period": period, "count": self._counts[(key, period)]}
+             "freq": key[4], "period": period, "count": self._counts[key][period]}
             for key, period in sorted(self._dirty_counts)], update=("count",))
+        version = _advance_counts_version(session) if self._dirty_counts else self._version
+        if self._kept is not None and self._version is not None:  # (after a prefetch's sync)
+            self._kept.stage(version, {key: (first, self._counts[key])
+                                       for key, first in self._first.items()
+                                       if first != dt.date.max})
         self._new_events, self._new_sightings, self._new_reports = [], [], []
         self._dirty_counts = set()

@@ -15,7 +15,7 @@ from services.api.index import AlertIndex
 from services.detector.common import now
 from services.detector.detect import DetectorConfig, detect
 from services.detector.fusion import build_alerts, signal_row
-from services.detector.state import DetectorState
+from services.detector.state import DetectorState, KeptCounts
 from services.detector.sweeps import LOOKBACK_DAYS, MAX_CATCH_UP_DAYS, Sweeper
 from services.geography import Geography
 from services.ingest.accept import dead_letter
@@ -98,9 +98,10 @@ def detector(transport: Transport, store: Store, config: DetectorConfig, geograp
     The windowed detectors run here too, unless `swept` is given: then a sweeper process runs
     them (`sweeper`), and each event's windowed signals are joined from its record.
     """
+    kept = KeptCounts()  # this stage is the one writer of the counts: see KeptCounts
     if swept is None:
         return _through_outbox(transport, store, geography, lambda events, session, sweeper: detect(
-            events, DetectorState(session), config, sweeper.add))
+            events, DetectorState(session, kept=kept), config, sweeper.add))
 
     waiting_since: float | None = None  # while the sweeper has not taken the batch
 
@@ -129,7 +130,8 @@ def detector(transport: Transport, store: Store, config: DetectorConfig, geograp
                     for signal in closed[event.event_id]]
 
         with store.session() as session:
-            _store_signals(session, detect(events, DetectorState(session), config, windowed))
+            _store_signals(session, detect(events, DetectorState(session, kept=kept), config,
+                                           windowed))
         publish_signals(transport, store)
 
     return handle

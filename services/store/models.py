@@ -104,6 +104,17 @@ class SeriesCount(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class CountsVersion(Base):
+    """A number every write of series counts advances, in the same transaction: counts a
+    detector keeps in memory between batches are valid while it is the number they were read or
+    written at (services/detector/state.py, `KeptCounts`)."""
+
+    __tablename__ = "counts_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # one row, id 1
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
 class SeriesReport(Base):
     """Which report counted in which series-period (two mentions of one class count once)."""
 
