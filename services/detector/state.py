@@ -113,8 +113,8 @@ _SIGHTING_KEY = (_SIGHTINGS.c.substance_key, _SIGHTINGS.c.area_code)
 
 @cache
 def _counts_query(terms: int) -> Select:
-    """Counts of `terms` series (`_key_terms` on `_COUNT_KEY`) from `earliest` on (later periods
-too: a series' counts kept in memory must hold every period after the first it read).
+    """Counts of `terms` series (`_key_terms` on `_COUNT_KEY`) from `earliest` on (to the end: a
+    series' counts kept in memory must hold every period after the first it read).
 
     Built once per number of terms, which `_padded` keeps to powers of two: each number is a
     statement of its own in SQLAlchemy's compiled cache, and building the terms anew for each
@@ -265,16 +265,21 @@ class DetectorState:
             keys = sorted(key for key in periods if key[4] == freq)
             if not keys:
                 continue
-            earliest = min(min(periods[key]) for key in keys) - self.history[freq] * STEP[freq]
+            back = self.history[freq] * STEP[freq]
             unread = []
             for key in keys:
-                span = self._kept.get(key, earliest) if self._kept is not None else None
+                span = (self._kept.get(key, min(periods[key]) - back)
+                        if self._kept is not None else None)
                 if span is None:
                     unread.append(key)
-                    self._first[key], self._counts[key] = earliest, {}
-                    self._own.add(key)
                 else:
                     self._first[key], self._counts[key] = span
+            if not unread:
+                continue
+            earliest = min(min(periods[key]) for key in unread) - back
+            for key in unread:
+                self._first[key], self._counts[key] = earliest, {}
+                self._own.add(key)
             for chunk in _chunks(unread, _OR_CHUNK):
                 chunk = _padded(chunk)
                 params = {"earliest": earliest, **_key_params(_COUNT_KEY, chunk)}
