@@ -215,32 +215,35 @@ def farrington_latest(
 ) -> Judgement:
     """Judge only the latest period: ``current`` against the ``history`` before it (oldest first).
 
-    The same as the last period of :func:`farrington` over ``history + [current]``. The fit
-    depends on the history alone, and is kept for the latest histories judged: each report
-    counted in a series-period judges it again, against the same history, with one more case.
+    The same as the last period of :func:`farrington` over ``history + [current]``. The fit and
+    the threshold depend on the history alone, and are kept for the latest histories judged:
+    each report counted in a series-period judges it again, against the same history, with one
+    more case.
     """
     need = settings.history
     tail = np.asarray(history, dtype=float)[-need:]
     if tail.size < need:
         return Judgement(None, None, None)
     y = _checked(np.append(tail, float(current)))
-    period = np.array([need])
-    result = _verdicts(y, period, _latest_fit(settings, y[:-1].tobytes()), settings)
-    if np.isnan(result["alarm"][0]):
+    expected, upper, centre = _latest_bounds(settings, y[:-1].tobytes())
+    alarm = _alarms(y, np.array([need]), upper, centre, settings)[0]
+    if np.isnan(alarm[0]):
         return Judgement(None, None, None)
-    return Judgement(float(result["expected"][0]), float(result["upper"][0]),
-                     bool(result["alarm"][0]))
+    return Judgement(float(expected[0]), float(upper[0]), bool(alarm[0]))
 
 
 # Some 10 MB at most: a key is the history's bytes (8 per period, 263 weekly periods).
 @lru_cache(maxsize=4096)
-def _latest_fit(settings: FarringtonSettings, history: bytes) -> _Fitted:
-    """The fit of the period after `history` (its own count is not part of the fit)."""
+def _latest_bounds(settings: FarringtonSettings, history: bytes
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_bounds` of the period after `history` (its own count takes no part)."""
     y = np.append(np.frombuffer(history), 0.0)
-    fitted = _fit_periods(y, np.array([y.size - 1]), _Layout.of(settings), settings)
-    for values in fitted:
+    eta0, se_eta0, phi, _ = _fit_periods(y, np.array([y.size - 1]), _Layout.of(settings),
+                                         settings)
+    bounds = _bounds(eta0, se_eta0, phi, settings)
+    for values in bounds:
         values.flags.writeable = False  # shared by every later call with this history
-    return fitted
+    return bounds
 
 
 def _checked(y: np.ndarray) -> np.ndarray:
@@ -436,61 +439,92 @@ def _verdicts(
 ) -> dict[str, np.ndarray]:
     """Judge ``periods``' counts against their fitted baselines."""
     eta0, se_eta0, phi, trend = fitted
+    expected, upper, centre = _bounds(eta0, se_eta0, phi, s)
+    alarm, enough, score = _alarms(y, periods, upper, centre, s)
+    return {
+        "expected": expected,
+        "upper": upper,
+        "alarm": alarm,
+        "enough_cases": enough,
+        "score": score,
+        "pvalue": _pvalue(eta0, se_eta0, phi, y[periods], s),
+        "phi": phi,
+        "trend": trend,
+    }
+
+
+def _alarms(y: np.ndarray, periods: np.ndarray, upper: np.ndarray, centre: np.ndarray,
+            s: FarringtonSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(alarm, enough_cases, score) of ``periods``' counts against their thresholds."""
     observed = y[periods]
-    expected, upper, score, pvalue = _threshold(eta0, se_eta0, phi, observed, s)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        score = (observed - centre) / (upper - centre)
     cases, span = s.limit54
     recent = np.array([y[p - span + 1 : p + 1].sum() for p in periods])
     enough = (recent >= cases).astype(float)
     decided = ~np.isnan(upper)
     with np.errstate(invalid="ignore"):
         alarm = np.where(decided, (enough > 0) & (score > 1) & (observed != 0), np.nan)
-    return {
-        "expected": expected,
-        "upper": upper,
-        "alarm": alarm.astype(float),
-        "enough_cases": np.where(decided, enough, np.nan),
-        "score": score,
-        "pvalue": pvalue,
-        "phi": phi,
-        "trend": trend,
-    }
+    return alarm.astype(float), np.where(decided, enough, np.nan), score
 
 
-def _threshold(
-    eta0: np.ndarray, se: np.ndarray, phi: np.ndarray, y: np.ndarray, s: FarringtonSettings
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """R's algo.farrington.threshold.{noufaily,farrington}: (expected, upper, score, pvalue)."""
+def _bounds(
+    eta0: np.ndarray, se: np.ndarray, phi: np.ndarray, s: FarringtonSettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R's algo.farrington.threshold.{noufaily,farrington}, which need no count: (expected,
+    upper, centre); a count's exceedance score is (count - centre) / (upper - centre)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if s.threshold_method == "delta":
-            mu0 = np.maximum(np.exp(eta0), _EPS)  # predict(type = "response")
-            se_mu0 = se * mu0
-            tau = phi + se_mu0**2 / mu0
-            exponent, scale = {
-                "none": (1.0, np.sqrt(mu0 * tau)),
-                "1/2": (0.5, np.sqrt(tau / 4)),
-                "2/3": (2 / 3, np.sqrt(4 / 9 * mu0 ** (1 / 3) * tau)),
-            }[s.powertrans]
+            mu0, exponent, scale = _delta(eta0, se, phi, s)
             z = stats.norm.ppf(1 - s.alpha)
             upper = (mu0**exponent + z * scale) ** (1 / exponent)
-            pvalue = stats.norm.sf(y**exponent, loc=mu0**exponent, scale=scale)
-            score = (y - mu0) / (upper - mu0)
-            return mu0, upper, score, pvalue
-
-        if s.threshold_method == "nbPlugin":
-            mu_q = np.exp(eta0)
-        else:  # "muan"
-            mu_q = np.exp(stats.norm.ppf(1 - s.alpha, loc=eta0, scale=se))
-        finite = np.isfinite(mu_q) & np.isfinite(phi)
-        over = finite & (phi > 1)
-        size = mu_q / (phi - 1)
+            return mu0, upper, mu0
+        mu_q, over, poisson, size = _plugin(eta0, se, phi, s)
         upper = np.full(eta0.shape, np.nan)
         upper[over] = stats.nbinom.ppf(1 - s.alpha, size[over], 1 / phi[over])
-        poisson = finite & ~over
         upper[poisson] = stats.poisson.ppf(1 - s.alpha, mu_q[poisson])
+        expected = np.where(over | poisson, np.exp(eta0), np.nan)
+        # R compares the count with the *link-scale* prediction here; kept for the score only.
+        return expected, upper, eta0
+
+
+def _pvalue(
+    eta0: np.ndarray, se: np.ndarray, phi: np.ndarray, y: np.ndarray, s: FarringtonSettings
+) -> np.ndarray:
+    """The probability of a count at least as large as ``y``, as R computes it."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if s.threshold_method == "delta":
+            mu0, exponent, scale = _delta(eta0, se, phi, s)
+            return stats.norm.sf(y**exponent, loc=mu0**exponent, scale=scale)
+        mu_q, over, poisson, size = _plugin(eta0, se, phi, s)
         pvalue = np.full(eta0.shape, np.nan)
         pvalue[over] = stats.nbinom.sf(y[over] - 1, size[over], 1 / phi[over])
         pvalue[poisson] = stats.poisson.sf(y[poisson] - 1, mu_q[poisson])
-        # R compares the count with the *link-scale* prediction here; kept for the score only.
-        score = (y - eta0) / (upper - eta0)
-        expected = np.where(finite, np.exp(eta0), np.nan)
-        return expected, upper, score, pvalue
+        return pvalue
+
+
+def _delta(eta0: np.ndarray, se: np.ndarray, phi: np.ndarray, s: FarringtonSettings
+           ) -> tuple[np.ndarray, float, np.ndarray]:
+    """Farrington et al. (1996)'s power-transformed normal limit: (mu0, exponent, scale)."""
+    mu0 = np.maximum(np.exp(eta0), _EPS)  # predict(type = "response")
+    se_mu0 = se * mu0
+    tau = phi + se_mu0**2 / mu0
+    exponent, scale = {
+        "none": (1.0, np.sqrt(mu0 * tau)),
+        "1/2": (0.5, np.sqrt(tau / 4)),
+        "2/3": (2 / 3, np.sqrt(4 / 9 * mu0 ** (1 / 3) * tau)),
+    }[s.powertrans]
+    return mu0, exponent, scale
+
+
+def _plugin(eta0: np.ndarray, se: np.ndarray, phi: np.ndarray, s: FarringtonSettings
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The negative binomial (Poisson where phi is 1) of "nbPlugin" and "muan": (its mean,
+    where negative binomial, where Poisson, its size)."""
+    if s.threshold_method == "nbPlugin":
+        mu_q = np.exp(eta0)
+    else:  # "muan"
+        mu_q = np.exp(stats.norm.ppf(1 - s.alpha, loc=eta0, scale=se))
+    finite = np.isfinite(mu_q) & np.isfinite(phi)
+    over = finite & (phi > 1)
+    return mu_q, over, finite & ~over, mu_q / (phi - 1)

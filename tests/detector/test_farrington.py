@@ -17,7 +17,7 @@ from services.detector.farrington import (
     FarringtonError,
     FarringtonSettings,
     farrington,
-    _latest_fit,
+    _latest_bounds,
     farrington_latest,
 )
 
@@ -132,14 +132,14 @@ def test_latest_judges_each_new_count_against_the_kept_fit_as_the_whole_series_d
     for settings in (FarringtonSettings(), CONFIGS["original"], CONFIGS["muan"]):
         need = settings.history
         history = counts[40:40 + need]
-        kept = _latest_fit.cache_info().hits
+        kept = _latest_bounds.cache_info().hits
         for current in (0, 1, 2, 5, 9, 30, 200):
             whole = farrington(np.append(history, current), settings, first=need)
             judgement = farrington_latest(history, current, settings)
             assert judgement.alarm == bool(whole.alarm[need]), (settings, current)
             assert judgement.expected == whole.expected[need]
             assert judgement.upper == whole.upper[need]
-        assert _latest_fit.cache_info().hits - kept >= 6  # fitted once for the seven counts
+        assert _latest_bounds.cache_info().hits - kept >= 6  # fitted once for the seven counts
     # A different history is a different fit, not the kept one.
     changed = counts[40:40 + need].copy()
     changed[-30] += 20
