@@ -23,8 +23,15 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from services.store import (CountsVersion, EventRow, SeriesCount, SeriesReport, Sighting,
-                            insert_rows, select_rows)
+from services.store import (
+    CountsVersion,
+    EventRow,
+    SeriesCount,
+    SeriesReport,
+    Sighting,
+    insert_rows,
+    select_rows,
+)
 from streams.records import Event
 
 NATIONAL = "*"

@@ -16,8 +16,8 @@ from services.detector.farrington import (
     IMPROVED,
     FarringtonError,
     FarringtonSettings,
-    farrington,
     _latest_bounds,
+    farrington,
     farrington_latest,
 )
 
