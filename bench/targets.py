@@ -434,11 +434,24 @@ def scale_point(sim: Path, reports: int, budget_s: float, drain_every: int = 200
 
 
 def scaling(root: Path, points: list[int], density: float, budget_s: float,
-            sim: Path | None = None) -> list[dict]:
+            sim: Path | None = None, same_span: bool = False) -> list[dict]:
+    """Each point the first `reports` reports of one stream (`sim`, or one simulated at
+    `density` long enough for the largest point), so that a larger point also reaches deeper
+    history; or, `same_span`, each point a stream of its own over the same months, at the
+    density that gives it that many reports, so that only the number of reports changes."""
     if sim is not None:
         return [_child(sim, reports, budget_s) for reports in points]
     per_year = 19_200 * density  # reports a simulated year holds at this density (scale 1: ~19k)
     months = max(6, int(max(points) / per_year * 12) + 2)
+    if same_span:
+        rows = []
+        for reports in points:
+            sim = root / f"span-{reports}"
+            scale = density * reports / max(points)
+            simulate(sim, seed=7, scale=scale, months=months, end=END)
+            print(f"  ({months} months at density {scale:g})", flush=True)
+            rows.append(_child(sim, reports, budget_s))
+        return rows
     sim = root / "scaling-sim"
     started = time.perf_counter()
     simulate(sim, seed=7, scale=density, months=months, end=END)
@@ -473,6 +486,9 @@ def main() -> None:
     parser.add_argument("--only", default="throughput,processes,latency,search,scaling")
     parser.add_argument("--scaling-sim", type=Path, help="a simulated stream to take the scaling "
                         "points from (default: simulate one at --density)")
+    parser.add_argument("--same-span", action="store_true", help="each scaling point a stream of "
+                        "its own over the same months (the largest at --density), instead of the "
+                        "first reports of one stream")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -532,7 +548,8 @@ def main() -> None:
         if "scaling" in only:
             points = [int(p) for p in args.points.split(",")]
             print(f"scaling {points} at density {args.density:g} ...", flush=True)
-            rows = scaling(root, points, args.density, args.budget_s, args.scaling_sim)
+            rows = scaling(root, points, args.density, args.budget_s, args.scaling_sim,
+                           args.same_span)
             biggest = max(rows, key=lambda r: r["events"])
             crossed = biggest.get("at_1m_events")
             if crossed:  # a verdict only where the target's load was reached
