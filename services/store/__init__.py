@@ -58,6 +58,6 @@ __all__ = [
     "WebSession",
     "engine_insert",
     "insert_rows",
-    "select_rows",
     "retry_on_conflict",
+    "select_rows",
 ]
