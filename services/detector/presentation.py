@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from typing import get_args
 
 import numpy as np
-from scipy.stats import poisson
+from scipy.special import pdtrc
 from sklearn.cluster import DBSCAN
 
 try:  # scikit-learn's own DBSCAN loop, without the estimator's per-call input validation
@@ -213,20 +213,24 @@ def _encoded(features: frozenset[str], naloxone: str | None, severity: str | Non
     return row
 
 
-def dbscan(distance: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
-    """``DBSCAN(eps, min_samples, metric="precomputed").fit_predict(distance)``, labels equal.
+def dbscan(distance: np.ndarray, eps: float, min_samples: int,
+           weights: np.ndarray | None = None) -> np.ndarray:
+    """``DBSCAN(eps, min_samples, metric="precomputed").fit_predict(distance, sample_weight=
+    weights)``, labels equal.
 
     The estimator validates its input on every call, about 3 ms, and the weekly sweep clusters
     some fifteen neighbourhoods of a few dozen reports: here the same neighbourhoods (within
     ``eps``, the point itself included) and core points go to the estimator's own loop.
     """
     if _dbscan_inner is None:  # pragma: no cover
-        return DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(distance)
+        return DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(
+            distance, sample_weight=weights)
     near = distance <= eps
     neighborhoods = np.empty(len(distance), dtype=object)
     for i, row in enumerate(near):  # item by item: equal lengths would make a 2-D array
         neighborhoods[i] = np.flatnonzero(row)
-    core = np.asarray(near.sum(axis=1) >= min_samples, dtype=np.uint8)
+    neighbours = near.sum(axis=1) if weights is None else near @ weights
+    core = np.asarray(neighbours >= min_samples, dtype=np.uint8)
     labels = np.full(len(distance), -1, dtype=np.intp)
     _dbscan_inner(core, neighborhoods, labels)
     return labels
@@ -270,34 +274,35 @@ def presentation_clusters(
     background = [r for r in reports if base_first <= r.date < first]
     if not recent:
         return []
-    # Unit rows: cosine distance is then 1 - dot product, computed once per matrix.
-    x_recent, x_background = _unit(encode(recent)), _unit(encode(background))
+    # Reports repeat a few hundred clinical pictures. Distances and likeness are worked out per
+    # picture, and counts per (picture, area), so that a sweep costs in proportion to its
+    # reports and not to their square, whatever the density of reports.
+    codes: dict[str, int] = {}  # areas as integers: a neighbourhood is a few rows of counts
+    for report in (*recent, *background):
+        codes.setdefault(report.area_code, len(codes))
+    x_recent, recent_picture, recent_counts = _pictures(recent, codes)
+    x_background, _, background_counts = _pictures(background, codes)
+    background_by_area, background_by_picture = background_counts.sum(1), background_counts.sum(0)
+    # Unit rows: cosine distance is then 1 - dot product.
     recent_distance = np.clip(1.0 - x_recent @ x_recent.T, 0.0, 2.0)
-    # Areas as integers, so that "in this neighbourhood" is one indexing of a boolean array.
-    codes: dict[str, int] = {}
-    recent_areas = np.array([codes.setdefault(r.area_code, len(codes)) for r in recent])
-    bg_areas = np.array([codes.setdefault(r.area_code, len(codes)) for r in background],
-                        dtype=int)
+    recent_areas = np.array([codes[r.area_code] for r in recent])
 
-    def in_hood(areas: np.ndarray, hood: set[str]) -> np.ndarray:
-        member = np.zeros(len(codes), dtype=bool)
-        member[[codes[a] for a in hood if a in codes]] = True
-        return member[areas]
+    def in_hood(hood: set[str]) -> np.ndarray:
+        """The neighbourhood's area numbers."""
+        return np.array(sorted(codes[a] for a in hood if a in codes), dtype=np.intp)
 
     candidates: list[tuple[str, set[str], np.ndarray]] = []  # centre, hood, members
     clustered: dict[bytes, np.ndarray] = {}  # DBSCAN labels by the rows clustered
     for centre in sorted({r.area_code for r in recent}):
         hood = {centre, *neighbours.get(centre, ())}
-        rows = np.flatnonzero(in_hood(recent_areas, hood))
+        rows = np.flatnonzero(np.isin(recent_areas, in_hood(hood)))
         if rows.size < min_reports:
             continue
-        distance = recent_distance[np.ix_(rows, rows)]
-        if not ((distance <= eps).sum(axis=1) >= min_samples).any():
-            continue  # no core point, no cluster: spare DBSCAN the call
         # Neighbouring centres often hold the same recent reports: cluster each set once.
         labels = clustered.get(rows.tobytes())
         if labels is None:
-            labels = clustered[rows.tobytes()] = dbscan(distance, eps, min_samples)
+            labels = clustered[rows.tobytes()] = _cluster(
+                recent_picture[rows], recent_distance, eps, min_samples)
         for label in set(labels) - {-1}:
             members = rows[labels == label]
             if members.size >= min_reports:
@@ -306,24 +311,24 @@ def presentation_clusters(
 
     out: list[PresentationCluster] = []
     for centre, hood, members in candidates:
-        centroid = _unit(x_recent[members].mean(axis=0, keepdims=True))[0]
-        recent_like = (1.0 - x_recent @ centroid <= like_radius + 1e-12) & in_hood(
-            recent_areas, hood)
-        recent_like[members] = True
-        observed = int(recent_like.sum())
+        centroid = _unit(x_recent[recent_picture[members]].mean(axis=0, keepdims=True))[0]
+        hood_areas = in_hood(hood)
+        recent_like = 1.0 - x_recent @ centroid <= like_radius + 1e-12  # per picture
+        # The members, and the other recent reports in the neighbourhood like the cluster.
+        observed = int(recent_counts[hood_areas][:, recent_like].sum()
+                       + (~recent_like[recent_picture[members]]).sum())
         if background:
             bg_like = 1.0 - x_background @ centroid <= like_radius + 1e-12
-            bg_in_hood = in_hood(bg_areas, hood)
-            local = int((bg_like & bg_in_hood).sum())
-            share = bg_in_hood.mean()
-            national = int(bg_like.sum())
+            local = int(background_counts[hood_areas][:, bg_like].sum())
+            share = int(background_by_area[hood_areas].sum()) / len(background)
+            national = int(background_by_picture[bg_like].sum())
         else:
             local, share, national = 0, 0.0, 0
         # Half local history, half the national pattern; a floor of half a report nationally
         # keeps a never-seen picture from having an expectation of exactly zero.
         baseline = 0.5 * local + 0.5 * max(national, 0.5) * max(share, 1.0 / max(len(reports), 1))
         expected = baseline * window_days / baseline_days
-        p = float(poisson.sf(observed - 1, expected))
+        p = float(pdtrc(observed - 1, expected))  # poisson.sf, without its argument checks
         member_reports = [recent[i] for i in members]
         patterns = tuple(
             pattern.name for pattern in KNOWN_PATTERNS
@@ -341,6 +346,44 @@ def presentation_clusters(
             flagged=adjusted <= (alpha_known if patterns else alpha),
         ))
     return _distinct(sorted(out, key=lambda c: (not c.flagged, c.p_value, -c.observed)))
+
+
+def _pictures(reports: Sequence[ClinicalReport], codes: Mapping[str, int],
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct pictures of `reports` as unit rows, each report's picture, and the count of
+    reports per area (rows, numbered by `codes`: a neighbourhood is a few whole rows) and
+    picture (columns)."""
+    index: dict[tuple, int] = {}
+    picture = np.array([index.setdefault(_picture_of(r), len(index)) for r in reports],
+                       dtype=np.intp)
+    if not index:
+        return np.zeros((0, len(VOCABULARY))), picture, np.zeros((len(codes), 0), dtype=np.intp)
+    rows = _unit(np.stack([_encoded(*key) for key in index]))
+    areas = np.array([codes[r.area_code] for r in reports], dtype=np.intp)
+    counts = np.bincount(areas * len(index) + picture, minlength=len(codes) * len(index))
+    return rows, picture, counts.reshape(len(codes), len(index))
+
+
+def _picture_of(report: ClinicalReport) -> tuple:
+    return (report.clinical_features, report.naloxone_response, report.severity, report.setting,
+            report.age_band)
+
+
+def _cluster(pictures: np.ndarray, distance: np.ndarray, eps: float,
+             min_samples: int) -> np.ndarray:
+    """DBSCAN labels of reports with these pictures (`distance` between pictures): the distinct
+    pictures are clustered, each weighted by its reports, in the order they first appear, so
+    that the labels, their numbers included, are those of clustering the reports themselves."""
+    distinct, first, inverse, weights = np.unique(pictures, return_index=True,
+                                                  return_inverse=True, return_counts=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    distinct, weights = distinct[order], weights[order]
+    within = distance[np.ix_(distinct, distinct)]
+    if not ((within <= eps) @ weights >= min_samples).any():
+        return np.full(pictures.size, -1, dtype=np.intp)  # no core point, no cluster
+    return dbscan(within, eps, min_samples, weights=weights)[rank[inverse]]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -184,3 +184,120 @@ def test_encode_rows_are_the_reports_pictures_and_independent_of_each_other() ->
     x[0] = 0.0  # the caller's copy: a later encoding of the same picture is unchanged
     assert encode([same])[0].tolist() == x[2].tolist()
     assert encode([]).shape == (0, len(VOCABULARY))
+
+
+def _clusters_report_by_report(reports, neighbours, *, as_of, window_days=14, baseline_days=182,
+                               eps=0.2, min_samples=3, min_reports=3, like_radius=0.3,
+                               alpha=0.001, alpha_known=0.05):
+    """The detector as first written: every distance, likeness and count report by report (its
+    cost grew with the square of the reports). The oracle for the per-picture version."""
+    from scipy.stats import poisson
+
+    from services.detector.presentation import (
+        KNOWN_PATTERNS,
+        PresentationCluster,
+        _distinct,
+        _profile,
+        _unit,
+    )
+
+    first = as_of - dt.timedelta(days=window_days - 1)
+    base_first = first - dt.timedelta(days=baseline_days)
+    recent = [r for r in reports if first <= r.date <= as_of]
+    background = [r for r in reports if base_first <= r.date < first]
+    if not recent:
+        return []
+    x_recent, x_background = _unit(encode(recent)), _unit(encode(background))
+    recent_distance = np.clip(1.0 - x_recent @ x_recent.T, 0.0, 2.0)
+    candidates = []
+    for centre in sorted({r.area_code for r in recent}):
+        hood = {centre, *neighbours.get(centre, ())}
+        rows = np.array([i for i, r in enumerate(recent) if r.area_code in hood], dtype=int)
+        if rows.size < min_reports:
+            continue
+        labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(
+            recent_distance[np.ix_(rows, rows)])
+        for label in set(labels) - {-1}:
+            members = rows[labels == label]
+            if members.size >= min_reports:
+                candidates.append((centre, hood, members))
+    tests = max(1, len(candidates))
+    out = []
+    for centre, hood, members in candidates:
+        centroid = _unit(x_recent[members].mean(axis=0, keepdims=True))[0]
+        recent_like = (1.0 - x_recent @ centroid <= like_radius + 1e-12) & np.array(
+            [r.area_code in hood for r in recent])
+        recent_like[members] = True
+        observed = int(recent_like.sum())
+        if background:
+            bg_like = 1.0 - x_background @ centroid <= like_radius + 1e-12
+            bg_in_hood = np.array([r.area_code in hood for r in background])
+            local = int((bg_like & bg_in_hood).sum())
+            share = bg_in_hood.mean()
+            national = int(bg_like.sum())
+        else:
+            local, share, national = 0, 0.0, 0
+        baseline = 0.5 * local + 0.5 * max(national, 0.5) * max(share, 1.0 / max(len(reports), 1))
+        expected = baseline * window_days / baseline_days
+        p = float(poisson.sf(observed - 1, expected))
+        member_reports = [recent[i] for i in members]
+        patterns = tuple(pattern.name for pattern in KNOWN_PATTERNS
+                         if sum(pattern.matches(r) for r in member_reports) > len(member_reports) / 2)
+        adjusted = min(1.0, p * tests)
+        out.append(PresentationCluster(
+            centre=centre, areas=tuple(sorted({r.area_code for r in member_reports})),
+            first_day=first, last_day=as_of,
+            report_keys=tuple(sorted(r.report_key for r in member_reports)),
+            observed=observed, expected=expected, baseline_like=local, p_value=p,
+            adjusted_p=adjusted, tests=tests, profile=_profile(member_reports),
+            patterns=patterns, flagged=adjusted <= (alpha_known if patterns else alpha)))
+    return _distinct(sorted(out, key=lambda c: (not c.flagged, c.p_value, -c.observed)))
+
+
+_FEW_FEATURES = ("reduced_consciousness", "respiratory_depression", "miosis", "seizure",
+                 "tachycardia")
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), size=st.integers(0, 400),
+       recent_share=st.floats(0.05, 0.9), pictures=st.integers(1, 40),
+       eps=st.sampled_from([0.05, 0.2, 0.3]), min_samples=st.integers(1, 5),
+       like_radius=st.sampled_from([0.1, 0.3, 0.5]))
+def test_clusters_per_picture_equal_clustering_report_by_report(
+        seed: int, size: int, recent_share: float, pictures: int, eps: float, min_samples: int,
+        like_radius: float) -> None:
+    """Counting by picture and area gives what comparing every report with every other did:
+    the same clusters, members, counts, expectations and p-values, to the last bit. Few
+    pictures and few features, so that reports repeat pictures and distances tie at eps."""
+    rng = random.Random(seed)
+    kinds = [(frozenset(rng.sample(_FEW_FEATURES, rng.randint(1, 3))),
+              rng.choice((None, "full", "partial", "none")), rng.choice((None, *SEVERITIES)),
+              rng.choice((None, *SETTINGS))) for _ in range(pictures)]
+    reports = []
+    for i in range(size):
+        features, naloxone, severity, setting = rng.choice(kinds)
+        recent = rng.random() < recent_share
+        days = rng.randint(0, 13) if recent else rng.randint(14, 200)
+        reports.append(ClinicalReport(
+            report_key=f"r{i}", area_code=rng.choice(AREAS[:9]),
+            date=AS_OF - dt.timedelta(days=days), clinical_features=features,
+            naloxone_response=naloxone, severity=severity, setting=setting))
+    options = {"eps": eps, "min_samples": min_samples, "like_radius": like_radius,
+               "alpha": 0.5, "alpha_known": 0.5}
+    assert presentation_clusters(reports, NEIGHBOURS, as_of=AS_OF, **options) == \
+        _clusters_report_by_report(reports, NEIGHBOURS, as_of=AS_OF, **options)
+
+
+@settings(max_examples=200, deadline=None)
+@given(points=st.lists(st.tuples(st.lists(st.integers(0, 3), min_size=4, max_size=4),
+                                 st.integers(1, 4)), min_size=1, max_size=25),
+       eps=st.sampled_from([1e-9, 0.05, 0.2, 0.4]), min_samples=st.integers(1, 8))
+def test_weighted_dbscan_equals_the_estimator_with_sample_weights(
+        points: list[tuple[list[int], int]], eps: float, min_samples: int) -> None:
+    x = np.array([p for p, _ in points], dtype=float) + 0.5
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    distance = np.clip(1.0 - x @ x.T, 0.0, 2.0)
+    weights = np.array([w for _, w in points])
+    want = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(
+        distance, sample_weight=weights)
+    assert dbscan(distance, eps, min_samples, weights=weights).tolist() == want.tolist()
