@@ -174,34 +174,38 @@ def death_clusters(
         by_area_all[death.area_code] += 1
     released_all = sum(_released(d, release_days) for d in background) / all_background
 
+    # Each series' background is summed by area once, and the recent deaths grouped by area, so
+    # that a neighbourhood costs its own areas and not a pass over the series' year of deaths.
     candidates = []
     for dimension in ("substance", "class"):
         recent_series = _by_series(recent, dimension)
         background_series = _by_series(background, dimension)
         for value, members in sorted(recent_series.items()):
             least = min_deaths_dangerous if _dangerous(dimension, value, members) else min_deaths
-            past = background_series.get(value, [])
-            for centre in sorted({d.area_code for d in members}):
+            past = _Past.of(background_series.get(value, []), release_days)
+            by_area: dict[str, list[DeathRecord]] = defaultdict(list)
+            for death in members:
+                by_area[death.area_code].append(death)
+            for centre in sorted(by_area):
                 hood = {centre, *neighbours.get(centre, ())}
-                inside = [d for d in members if d.area_code in hood]
+                inside = [d for area in sorted(hood & by_area.keys()) for d in by_area[area]]
                 if len(inside) >= least:
                     candidates.append((dimension, value, centre, hood, inside, past))
     tests = max(1, len(candidates))
 
     out = []
     for dimension, value, centre, hood, inside, past in candidates:
-        local = sum(d.area_code in hood for d in past)
+        local = sum(past.by_area.get(a, 0) for a in hood)
         share = sum(by_area_all.get(a, 0) for a in hood) / all_background
         share = max(share, 1.0 / all_background)
-        baseline = 0.5 * local + 0.5 * max(len(past), 0.5) * share
+        baseline = 0.5 * local + 0.5 * max(past.deaths, 0.5) * share
         expected = baseline * window_days / baseline_days
         observed = len(inside)
         # Negative binomial with shape ``overdispersion``: deaths come in bursts even at random.
         p = float(nbinom.sf(observed - 1, overdispersion,
                             overdispersion / (overdispersion + expected)))
         released = sum(_released(d, release_days) for d in inside)
-        background_share = (sum(_released(d, release_days) for d in past) / len(past)
-                            if past else released_all)
+        background_share = past.released / past.deaths if past.deaths else released_all
         background_share = min(max(background_share, 0.01), 0.99)
         released_p = float(binom.sf(released - 1, observed, background_share)) if released else 1.0
         adjusted = min(1.0, p * tests)
@@ -215,6 +219,22 @@ def death_clusters(
             in_prison=sum(d.setting == "prison" for d in inside), flagged=adjusted <= alpha,
         ))
     return _distinct(sorted(out, key=lambda c: (not c.flagged, c.p_value, -c.observed)))
+
+
+@dataclass(frozen=True)
+class _Past:
+    """A series' deaths over the baseline: how many, how many per area, how many released."""
+
+    deaths: int
+    by_area: dict[str, int]
+    released: int
+
+    @classmethod
+    def of(cls, deaths: Sequence[DeathRecord], release_days: int) -> _Past:
+        by_area: dict[str, int] = defaultdict(int)
+        for death in deaths:
+            by_area[death.area_code] += 1
+        return cls(len(deaths), dict(by_area), sum(_released(d, release_days) for d in deaths))
 
 
 def _dangerous(dimension: str, value: str, members: Sequence[DeathRecord]) -> bool:
@@ -254,6 +274,8 @@ def death_signals(clusters: Sequence[DeathCluster], events: Sequence[Event]) -> 
     p <= 0.05 with at least 2 such deaths) or the cluster very strong (adjusted p <= 0.001);
     ``medium`` otherwise.
     """
+    if not any(cluster.flagged for cluster in clusters):
+        return []  # spare the pass over the events
     by_key: dict[str, list[Event]] = defaultdict(list)
     for event in events:
         if event.source == "death":

@@ -6,6 +6,9 @@ import datetime as dt
 import itertools
 import random
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from services.detector.deaths import (
     DeathRecord,
     death_clusters,
@@ -143,3 +146,85 @@ def test_two_deaths_with_a_watched_substance_are_a_cluster() -> None:
                if c.flagged}
     assert {("substance", "protonitazene"), ("class", "nitazene")} <= flagged
     assert ("substance", "heroin") not in flagged
+
+
+def _clusters_death_by_death(deaths, neighbours, *, as_of, window_days=28, baseline_days=365,
+                             release_days=28, min_deaths=3, min_deaths_dangerous=2, alpha=0.001,
+                             overdispersion=8.0):
+    """The detector as first written: each neighbourhood read its series' whole background
+    again. The oracle for the version that sums each series' background by area once."""
+    from scipy.stats import binom, nbinom
+
+    from services.detector.deaths import (
+        DeathCluster,
+        _by_series,
+        _dangerous,
+        _distinct,
+        _released,
+    )
+
+    first = as_of - dt.timedelta(days=window_days - 1)
+    base_first = first - dt.timedelta(days=baseline_days)
+    recent = [d for d in deaths if first <= d.date <= as_of]
+    background = [d for d in deaths if base_first <= d.date < first]
+    if not recent:
+        return []
+    all_background = max(len(background), 1)
+    released_all = sum(_released(d, release_days) for d in background) / all_background
+    candidates = []
+    for dimension in ("substance", "class"):
+        recent_series, background_series = (_by_series(recent, dimension),
+                                            _by_series(background, dimension))
+        for value, members in sorted(recent_series.items()):
+            least = min_deaths_dangerous if _dangerous(dimension, value, members) else min_deaths
+            past = background_series.get(value, [])
+            for centre in sorted({d.area_code for d in members}):
+                hood = {centre, *neighbours.get(centre, ())}
+                inside = [d for d in members if d.area_code in hood]
+                if len(inside) >= least:
+                    candidates.append((dimension, value, centre, hood, inside, past))
+    tests = max(1, len(candidates))
+    out = []
+    for dimension, value, centre, hood, inside, past in candidates:
+        local = sum(d.area_code in hood for d in past)
+        share = max(sum(d.area_code in hood for d in background) / all_background,
+                    1.0 / all_background)
+        expected = (0.5 * local + 0.5 * max(len(past), 0.5) * share) * window_days / baseline_days
+        observed = len(inside)
+        p = float(nbinom.sf(observed - 1, overdispersion,
+                            overdispersion / (overdispersion + expected)))
+        released = sum(_released(d, release_days) for d in inside)
+        background_share = (sum(_released(d, release_days) for d in past) / len(past)
+                            if past else released_all)
+        background_share = min(max(background_share, 0.01), 0.99)
+        released_p = float(binom.sf(released - 1, observed, background_share)) if released else 1.0
+        adjusted = min(1.0, p * tests)
+        out.append(DeathCluster(
+            dimension=dimension, value=value, centre=centre,
+            areas=tuple(sorted({d.area_code for d in inside})), first_day=first, last_day=as_of,
+            report_keys=tuple(sorted(d.report_key for d in inside)), observed=observed,
+            expected=expected, local_baseline=local, p_value=p, adjusted_p=adjusted,
+            tests=tests, released=released, released_share=released / observed,
+            background_released_share=background_share, released_p=released_p,
+            in_prison=sum(d.setting == "prison" for d in inside), flagged=adjusted <= alpha))
+    return _distinct(sorted(out, key=lambda c: (not c.flagged, c.p_value, -c.observed)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), per_day=st.floats(0.0, 4.0),
+       extra=st.integers(0, 30), min_deaths=st.integers(1, 4))
+def test_clusters_by_area_equal_reading_each_series_again(seed: int, per_day: float,
+                                                          extra: int, min_deaths: int) -> None:
+    """The same clusters, counts, expectations and p-values as reading each series' background
+    again for every neighbourhood, to the last bit; with recent bursts so that there are many."""
+    rng = random.Random(seed)
+    deaths = background(rng, per_day=per_day)
+    for _ in range(extra):  # recent deaths, some of a watched substance, some after release
+        substances, classes = rng.choice(((set(MIX[0][1]), set(MIX[0][2])),
+                                          ({"protonitazene"}, {"nitazene"})))
+        deaths.append(death(rng.choice(AREAS[:6]), rng.randint(0, 27), substances, classes,
+                            released=rng.choice((None, 5, 60)),
+                            setting=rng.choice(("home", "prison"))))
+    options = {"min_deaths": min_deaths, "alpha": 0.5}
+    assert death_clusters(deaths, NEIGHBOURS, as_of=AS_OF, **options) == \
+        _clusters_death_by_death(deaths, NEIGHBOURS, as_of=AS_OF, **options)
