@@ -212,11 +212,22 @@ def market_anomalies(
             national_of[key] = beta, _robust_scale(_values(history, key[0], beta), key[0])
         return national_of[key]
 
+    # Each baseline by area once, so that judging an area costs its neighbourhood's values and
+    # not a pass over the drug's whole national baseline (every area is judged on busy days).
+    by_area_of: dict[tuple[str, str, str | None], dict[str, list[MarketObservation]]] = {}
+
+    def by_area(key: tuple[str, str, str | None]) -> dict[str, list[MarketObservation]]:
+        if key not in by_area_of:
+            grouped = by_area_of[key] = defaultdict(list)
+            for obs in base.get(key, []):
+                grouped[obs.area_code].append(obs)
+        return by_area_of[key]
+
     findings: list[MarketFinding] = []
     for (measure, drug, unit, area), window in sorted(recent.items(), key=lambda kv: str(kv[0])):
         history = base.get((measure, drug, unit), [])
         hood = {area, *(neighbours or {}).get(area, ())}
-        chosen = _baseline(history, area, hood, min_baseline)
+        chosen = _baseline(history, by_area((measure, drug, unit)), area, hood, min_baseline)
         if chosen is None:
             continue
         beta, national_scale = national((measure, drug, unit))
@@ -238,14 +249,19 @@ def market_anomalies(
     return sorted(findings, key=lambda f: -abs(f.z))
 
 
-def _baseline(history: list[MarketObservation], area: str, hood: set[str], least: int,
+def _baseline(history: list[MarketObservation], by_area: Mapping[str, list[MarketObservation]],
+              area: str, hood: set[str], least: int,
               ) -> tuple[str, list[MarketObservation]] | None:
-    """The narrowest baseline with enough values: the area, its neighbourhood, the country."""
-    for scope, pool in (("area", [o for o in history if o.area_code == area]),
-                        ("neighbourhood", [o for o in history if o.area_code in hood]),
-                        ("national", history)):
-        if len(pool) >= least:
-            return scope, pool
+    """The narrowest baseline with enough values: the area, its neighbourhood, the country.
+
+    A pool's order does not matter: only medians, deviations from them and sizes are taken."""
+    local = by_area.get(area, [])
+    if len(local) >= least:
+        return "area", local
+    if sum(len(by_area.get(a, ())) for a in hood) >= least:
+        return "neighbourhood", [o for a in sorted(hood) for o in by_area.get(a, ())]
+    if len(history) >= least:
+        return "national", history
     return None
 
 

@@ -135,3 +135,52 @@ def test_median_is_numpys(values: list[float]) -> None:
         want = float(np.median(array))
     got = _median(array)
     assert (math.isnan(got) and math.isnan(want)) or got == want
+
+
+def _findings_reading_the_whole_baseline(observations, *, as_of, neighbours, areas=None,
+                                         window_days=7, baseline_weeks=26, min_baseline=10):
+    """Each judged area's baseline chosen by filtering the drug's whole national baseline, as
+    the detector first did: the oracle for choosing it from the baseline grouped by area."""
+    from services.detector import market
+
+    def filtering(history, by_area, area, hood, least):
+        for scope, pool in (("area", [o for o in history if o.area_code == area]),
+                            ("neighbourhood", [o for o in history if o.area_code in hood]),
+                            ("national", history)):
+            if len(pool) >= least:
+                return scope, pool
+        return None
+
+    grouped = market._baseline
+    market._baseline = filtering
+    try:
+        return market_anomalies(observations, as_of=as_of, neighbours=neighbours, areas=areas,
+                                window_days=window_days, baseline_weeks=baseline_weeks,
+                                min_baseline=min_baseline, z_threshold=1.0,
+                                min_purity_change=1.0, min_price_change=1.05)
+    finally:
+        market._baseline = grouped
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), per_area=st.integers(0, 30), recent=st.integers(1, 30),
+       min_baseline=st.integers(1, 25))
+def test_baselines_grouped_by_area_judge_as_filtering_the_whole_baseline(
+        seed: int, per_area: int, recent: int, min_baseline: int) -> None:
+    """The same findings, to the last bit, whichever scope each area's baseline falls back to."""
+    from services.geography import load_geography
+
+    geography = load_geography()
+    rng = np.random.default_rng(seed)
+    areas = (CITY, OTHER, QUIET, *sorted(geography.neighbours[CITY])[:3])
+    history = background(rng, areas=areas[: int(rng.integers(1, len(areas) + 1))],
+                         per_area=per_area)
+    window = [obs(str(rng.choice(areas)), int(rng.integers(0, 7)),
+                  purity=float(rng.normal(60, 15)), price=float(rng.uniform(10, 80)),
+                  quantity=float(rng.choice([0.5, 1.0])), unit=str(rng.choice(["g", "tablet"])),
+                  drug=str(rng.choice(["heroin", "cocaine"]))) for _ in range(recent)]
+    options = {"as_of": AS_OF, "neighbours": geography.neighbours, "min_baseline": min_baseline}
+    want = _findings_reading_the_whole_baseline(history + window, **options)
+    got = market_anomalies(history + window, z_threshold=1.0, min_purity_change=1.0,
+                           min_price_change=1.05, **options)
+    assert got == want
