@@ -151,6 +151,10 @@ class KeptCounts:
     """Series counts kept from one batch of a detector to the next, least recently used dropped
     beyond `max_counts` periods (some 60 bytes each).
 
+    A series keeps the periods its judgements look back over and `slack` more (for reports that
+    arrive late); older ones are dropped as new ones come, so that a series' memory does not
+    grow with the years of data and the bound holds the series in use rather than their past.
+
     They hold while nobody else writes counts: each batch that writes counts advances the store's
     `CountsVersion` in its transaction, and stages what it read and wrote here. The next batch
     (`sync`) takes the staged counts in when the version is the one staged (the transaction
@@ -158,8 +162,9 @@ class KeptCounts:
     everything when the version is any other (another writer, a restore).
     """
 
-    def __init__(self, max_counts: int = 500_000) -> None:
+    def __init__(self, max_counts: int = 500_000, slack: int = 13) -> None:
         self.max_counts = max_counts
+        self.slack = slack  # periods: a quarter of weeks, or a fortnight of days
         self._series: OrderedDict[SeriesKey, tuple[dt.date, Counts]] = OrderedDict()
         self._size = 0
         self._version: int | None = None
@@ -188,9 +193,23 @@ class KeptCounts:
         self._series.move_to_end(key)
         return span
 
-    def stage(self, version: int, spans: dict[SeriesKey, tuple[dt.date, Counts]]) -> None:
-        """What a batch read and wrote, valid at `version` once its transaction commits."""
+    def stage(self, version: int, spans: dict[SeriesKey, tuple[dt.date, Counts]],
+              history: dict[str, int] | None = None) -> None:
+        """What a batch read and wrote, valid at `version` once its transaction commits;
+        `history`: how many periods before a judged one its judgements read, per frequency."""
+        if history is not None:
+            spans = {key: self._trimmed(key, span, history[key[4]]) for key, span in spans.items()}
         self._staged = (version, spans)
+
+    def _trimmed(self, key: SeriesKey, span: tuple[dt.date, Counts], periods: int
+                 ) -> tuple[dt.date, Counts]:
+        """The span without the periods more than `periods + slack` before its newest. Only once
+        it holds `slack` more than that, so that a span is not copied at every batch."""
+        first, counts = span
+        if len(counts) <= periods + 2 * self.slack:
+            return span
+        bound = max(counts) - (periods + self.slack) * STEP[key[4]]
+        return max(first, bound), {period: n for period, n in counts.items() if period >= bound}
 
     def __len__(self) -> int:
         return self._size
@@ -390,6 +409,6 @@ class DetectorState:
         if self._kept is not None and self._version is not None:  # (after a prefetch's sync)
             self._kept.stage(version, {key: (first, self._counts[key])
                                        for key, first in self._first.items()
-                                       if first != dt.date.max})
+                                       if first != dt.date.max}, self.history)
         self._new_events, self._new_sightings, self._new_reports = [], [], []
         self._dirty_counts = set()

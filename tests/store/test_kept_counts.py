@@ -117,3 +117,23 @@ def test_kept_counts_stay_within_their_bound() -> None:
     assert len(kept) == 90
     assert [kept.get(key, first) is not None for key in keys] == [False, False, True, False, True]
     assert kept.get(keys[2], first - dt.timedelta(weeks=1)) is None  # not kept that far back
+
+
+def test_kept_series_hold_their_look_back_not_their_past(store: Store, anew: Store,
+                                                         tmp_path: Path) -> None:
+    """Over 60 weeks, a series keeps about the 12 weeks its judgements read (and a slack of 2):
+    reports up to 5 weeks late, beyond the slack, are read from the store and judged alike."""
+    events = _stream(60, 30)
+    slack = 2
+    kept, unbounded = KeptCounts(slack=slack), KeptCounts(slack=10_000)
+    for batch in _batches(events, 60):
+        assert _judged(store, batch, kept) == _judged(anew, batch, None)
+    series = {s.key for event in events for s in series_of(event)}
+    bound = len(series) * (max(HISTORY.values()) + 2 * slack + 1)
+    assert 0 < len(kept) <= bound
+    other = Store(f"sqlite:///{tmp_path / 'unbounded.sqlite'}")
+    for batch in _batches(events, 60):  # the same stream kept without dropping: past the bound
+        _judged(other, batch, unbounded)
+    other.close()
+    assert len(unbounded) > 2 * bound
+    assert kept.misses > unbounded.misses  # the late reports beyond the slack
