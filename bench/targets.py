@@ -31,6 +31,7 @@ import itertools
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -383,6 +384,20 @@ def search(root: Path, system: EmbeddedSystem, docs: int, *, queries: int = 400)
 # --- 4. scaling and memory ----------------------------------------------------------------------
 
 
+def speed_probe() -> float:
+    """Seconds this machine takes now for a fixed piece of pure-Python work (dicts, tuples,
+    lists: what the pipeline mostly does), some 10 ms. Its speed swings by 2x from one minute to
+    the next on these shared machines; probed beside each stretch of a long run, it tells the
+    code's cost from the machine's."""
+    started = time.perf_counter()
+    table: dict[tuple[int, int], int] = {}
+    for i in range(25_000):
+        table[(i * 7919) % 1009, i & 63] = i
+    rows = sorted(table.items(), key=lambda kv: kv[1] % 97)
+    sum(value for _key, value in rows if value & 1)
+    return time.perf_counter() - started
+
+
 def scale_point(sim: Path, reports: int, budget_s: float, drain_every: int = 2000,
                 sample_every: int = 50_000, memory_events: int = 1_000_000) -> dict:
     """In this (fresh) process: accept the first `reports` reports day by day, draining the
@@ -390,32 +405,43 @@ def scale_point(sim: Path, reports: int, budget_s: float, drain_every: int = 200
 
     Every `sample_every` reports a sample (reports, events, seconds, RSS) is kept, so that the
     cost of each stretch of the stream shows whether a report costs more as history grows; and
-    the RSS when the events first reach 1,000,000 (the memory target's load)."""
+    the RSS when the events first reach 1,000,000 (the memory target's load). After each drain
+    the machine's speed is probed (`speed_probe`, left out of the seconds); a sample carries
+    the probe's mean over its stretch and the years of data behind the stretch's last report
+    (the detectors' look-back deepens with them, up to five years)."""
     with tempfile.TemporaryDirectory() as tmp:
         system = EmbeddedSystem(Settings(data_dir=Path(tmp) / "ews"))
         pipeline = Pipeline(system)
         rss_start = rss_mib()
         started = time.perf_counter()
+        probing, probes, probed = 0.0, 0, 0.0  # all probe time; this stretch's count and time
         done, since_drain, stopped = 0, 0, False
         samples: list[dict] = []
         at_1m_events: dict | None = None
         checked = 0
-        for _day, items in by_arrival_day(itertools.islice(iter_stream(sim), reports)):
+        first_day: dt.date | None = None
+        for day, items in by_arrival_day(itertools.islice(iter_stream(sim), reports)):
+            first_day = first_day or day
             count, _ = accept_day(system, list(items))
             done, since_drain = done + count, since_drain + count
             if since_drain >= drain_every:
                 pipeline.drain()
                 since_drain = 0
+                took = speed_probe()
+                probing, probes, probed = probing + took, probes + 1, probed + took
                 # (counting the log's events costs a read of its index: every 10,000 reports)
                 if done // sample_every > len(samples) or (
                         at_1m_events is None and done // 10_000 > checked // 10_000):
                     checked = done
                     events = system.transport.count(topics.EVENTS)
                     sample = {"reports": done, "events": events,
-                              "seconds": round(time.perf_counter() - started, 1),
-                              "rss_mib": round(rss_mib()), "peak_rss_mib": round(peak_rss_mib())}
+                              "seconds": round(time.perf_counter() - started - probing, 1),
+                              "rss_mib": round(rss_mib()), "peak_rss_mib": round(peak_rss_mib()),
+                              "probe_ms": round(1000 * probed / max(probes, 1), 2),
+                              "years": round((day - first_day).days / 365.25, 2)}
                     if done // sample_every > len(samples):
                         samples.append(sample)
+                        probes, probed = 0, 0.0
                         print(f"    {json.dumps(sample)}", file=sys.stderr, flush=True)
                     if at_1m_events is None and events >= memory_events:
                         at_1m_events = sample
@@ -423,7 +449,7 @@ def scale_point(sim: Path, reports: int, budget_s: float, drain_every: int = 200
                 stopped = True
                 break
         pipeline.drain()
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - started - probing
         events = system.transport.count(topics.EVENTS)
         out = {"reports": done, "asked": reports, "events": events, "seconds": elapsed,
                "ms_per_report": 1000 * elapsed / max(done, 1), "rss_mib": rss_mib(),
@@ -470,6 +496,38 @@ def _child(sim: Path, reports: int, budget_s: float) -> dict:
     row = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"  {json.dumps(row)}", flush=True)
     return row
+
+
+def stretch_table(samples: list[dict], full_years: float = 5.0) -> str:
+    """The longest point by stretches: ms per report within each, as measured and at the run's
+    median machine speed (times the median probe over the stretch's probe), and the years of
+    data behind it. From `full_years` on every detector looks back as far as it ever will, so a
+    cost per report that does not grow with the number of reports is flat from there."""
+    reference = statistics.median(sample["probe_ms"] for sample in samples)
+    title = ("the longest point by stretches of the stream (ms per report within each; at "
+             f"median speed: scaled by the probe, median {reference:.2f} ms):")
+    header = (f"{'reports':>10} {'events':>10} {'years':>6} {'ms/report':>10} {'probe ms':>9} "
+              f"{'at median speed':>16} {'RSS MiB':>8} {'peak MiB':>9}")
+    lines = [title, header]
+    previous = {"reports": 0, "seconds": 0.0}
+    full: list[float] = []
+    for sample in samples:
+        marginal = (1000 * (sample["seconds"] - previous["seconds"])
+                    / max(sample["reports"] - previous["reports"], 1))
+        steady = marginal * reference / sample["probe_ms"]
+        if previous.get("years", 0.0) >= full_years:
+            full.append(steady)
+        lines.append(f"{sample['reports']:>10,} {sample['events']:>10,} {sample['years']:>6.1f} "
+                     f"{marginal:>10.3f} {sample['probe_ms']:>9.2f} {steady:>16.3f} "
+                     f"{sample['rss_mib']:>8,} {sample['peak_rss_mib']:>9,}")
+        previous = sample
+    if len(full) >= 4:
+        half = len(full) // 2
+        early, late = statistics.mean(full[:half]), statistics.mean(full[-half:])
+        lines.append(f"after {full_years:g} years of data ({len(full)} stretches), at median "
+                     f"speed: {min(full):.3f}-{max(full):.3f} ms per report; the later half "
+                     f"{late / early:.2f} times the earlier (1.00: linear in reports)")
+    return "\n".join(lines)
 
 
 # --- the table ----------------------------------------------------------------------------------
@@ -583,16 +641,7 @@ def main() -> None:
         longest = max(rows, key=lambda r: r["reports"])
         if len(longest["samples"]) > 1:
             print()
-            print("the longest point by stretches of the stream (ms per report within each):")
-            print(f"{'reports':>10} {'events':>10} {'ms/report':>10} {'RSS MiB':>8} {'peak MiB':>9}")
-            previous = {"reports": 0, "seconds": 0.0}
-            for sample in longest["samples"]:
-                marginal = (1000 * (sample["seconds"] - previous["seconds"])
-                            / max(sample["reports"] - previous["reports"], 1))
-                print(f"{sample['reports']:>10,} {sample['events']:>10,} {marginal:>10.3f} "
-                      f"{sample['rss_mib']:>8,} {sample['peak_rss_mib']:>9,}")
-                previous = sample
-
+            print(stretch_table(longest["samples"]))
 
 if __name__ == "__main__":
     main()
