@@ -407,14 +407,14 @@ def scale_point(sim: Path, reports: int, budget_s: float, drain_every: int = 200
     cost of each stretch of the stream shows whether a report costs more as history grows; and
     the RSS when the events first reach 1,000,000 (the memory target's load). After each drain
     the machine's speed is probed (`speed_probe`, left out of the seconds); a sample carries
-    the probe's mean over its stretch and the years of data behind the stretch's last report
+    the probe's median over its stretch and the years of data behind the stretch's last report
     (the detectors' look-back deepens with them, up to five years)."""
     with tempfile.TemporaryDirectory() as tmp:
         system = EmbeddedSystem(Settings(data_dir=Path(tmp) / "ews"))
         pipeline = Pipeline(system)
         rss_start = rss_mib()
         started = time.perf_counter()
-        probing, probes, probed = 0.0, 0, 0.0  # all probe time; this stretch's count and time
+        probing, probes = 0.0, []  # all probe time; this stretch's probes
         done, since_drain, stopped = 0, 0, False
         samples: list[dict] = []
         at_1m_events: dict | None = None
@@ -428,7 +428,8 @@ def scale_point(sim: Path, reports: int, budget_s: float, drain_every: int = 200
                 pipeline.drain()
                 since_drain = 0
                 took = speed_probe()
-                probing, probes, probed = probing + took, probes + 1, probed + took
+                probing += took
+                probes.append(took)
                 # (counting the log's events costs a read of its index: every 10,000 reports)
                 if done // sample_every > len(samples) or (
                         at_1m_events is None and done // 10_000 > checked // 10_000):
@@ -437,11 +438,11 @@ def scale_point(sim: Path, reports: int, budget_s: float, drain_every: int = 200
                     sample = {"reports": done, "events": events,
                               "seconds": round(time.perf_counter() - started - probing, 1),
                               "rss_mib": round(rss_mib()), "peak_rss_mib": round(peak_rss_mib()),
-                              "probe_ms": round(1000 * probed / max(probes, 1), 2),
+                              "probe_ms": round(1000 * statistics.median(probes), 2),
                               "years": round((day - first_day).days / 365.25, 2)}
                     if done // sample_every > len(samples):
                         samples.append(sample)
-                        probes, probed = 0, 0.0
+                        probes = []
                         print(f"    {json.dumps(sample)}", file=sys.stderr, flush=True)
                     if at_1m_events is None and events >= memory_events:
                         at_1m_events = sample
