@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import itertools
 import json
 import os
@@ -389,13 +390,20 @@ def speed_probe() -> float:
     lists: what the pipeline mostly does), some 10 ms. Its speed swings by 2x from one minute to
     the next on these shared machines; probed beside each stretch of a long run, it tells the
     code's cost from the machine's."""
-    started = time.perf_counter()
-    table: dict[tuple[int, int], int] = {}
-    for i in range(25_000):
-        table[(i * 7919) % 1009, i & 63] = i
-    rows = sorted(table.items(), key=lambda kv: kv[1] % 97)
-    sum(value for _key, value in rows if value & 1)
-    return time.perf_counter() - started
+    # Without the garbage collector: its tuples would otherwise set off a full collection now
+    # and then, whose cost is the size of the pipeline's heap and not the machine's speed (a
+    # stretch's median probe was once 137 ms where its neighbours' were 45).
+    gc.disable()
+    try:
+        started = time.perf_counter()
+        table: dict[tuple[int, int], int] = {}
+        for i in range(25_000):
+            table[(i * 7919) % 1009, i & 63] = i
+        rows = sorted(table.items(), key=lambda kv: kv[1] % 97)
+        sum(value for _key, value in rows if value & 1)
+        return time.perf_counter() - started
+    finally:
+        gc.enable()
 
 
 def scale_point(sim: Path, reports: int, budget_s: float, drain_every: int = 2000,
