@@ -46,6 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.ingest import accept, validate
+from services.ops.collector import tune_collector
 from services.pipeline import EmbeddedSystem, Pipeline
 from services.pipeline.embedded import lag as pipeline_lag
 from services.settings import Settings
@@ -53,6 +54,7 @@ from services.simulate import iter_stream, simulate
 from streams import topics
 
 END = dt.date(2026, 10, 31)
+DEFAULT_THRESHOLDS = gc.get_threshold()  # CPython's, before --collector tuned
 TARGETS = {  # name: (target text, test on the measured value)
     "end-to-end throughput (reports/s)": (">= 1,000", lambda v: v >= 1000),
     "report -> alert p95 (s)": ("< 2", lambda v: v < 2),
@@ -498,8 +500,11 @@ def scaling(root: Path, points: list[int], density: float, budget_s: float,
 def _child(sim: Path, reports: int, budget_s: float) -> dict:
     """One scaling point in a fresh process, so that its RSS is its own."""
     # Its samples (and any error) go straight to stderr, so a long point shows its progress.
+    # The child collects garbage as this process does (`--collector`).
+    collector = "default" if gc.get_threshold() == DEFAULT_THRESHOLDS else "tuned"
     out = subprocess.run([sys.executable, __file__, "--child", str(sim), str(reports),
-                          str(budget_s)], check=False, stdout=subprocess.PIPE, text=True)
+                          str(budget_s), "--collector", collector], check=False,
+                         stdout=subprocess.PIPE, text=True)
     if out.returncode != 0:
         raise SystemExit(f"scaling point {reports} failed (exit {out.returncode})")
     row = json.loads(out.stdout.strip().splitlines()[-1])
@@ -556,8 +561,14 @@ def main() -> None:
     parser.add_argument("--same-span", action="store_true", help="each scaling point a stream of "
                         "its own over the same months (the largest at --density), instead of the "
                         "first reports of one stream")
+    parser.add_argument("--collector", choices=["tuned", "default"], default="tuned",
+                        help="the garbage collector's thresholds: as the system's processes set "
+                        "them (services/ops/collector.py), or CPython's defaults (to compare; the "
+                        "stage processes of `processes` are `ews pipeline`'s, always tuned)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.collector == "tuned":
+        tune_collector()  # as `ews up` and `ews pipeline` do
     if args.child:
         sim, reports, budget = args.child
         print(json.dumps(scale_point(Path(sim), int(reports), float(budget))))

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from services.ops.collector import tune_collector
 from services.ops.logs import configure_logging, log_startup
 from services.settings import Settings
 from streams.transport import TransportError
@@ -116,6 +117,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings(**overrides)
     configure_logging(settings)
     if args.command in ("up", "api", "pipeline", "worker"):
+        tune_collector()
         log_startup(settings, args.command)
     match args.command:
         case "up":
