@@ -31,10 +31,10 @@ def test_unreachable_cycles_are_still_collected_as_they_pile_up(restored_collect
     gc.collect()
     baseline = len(gc.get_objects())
     most = 0
-    for _ in range(1_000_000):
+    for n in range(1_000_000):
         cycle: list = []
         cycle.append(cycle)  # unreachable once the next replaces it: only the collector frees it
-        if _ % 50_000 == 49_999:
+        if n % 50_000 == 49_999:
             most = max(most, len(gc.get_objects()) - baseline)
     # A young collection every THRESHOLDS[0] allocations frees them (without it: a million).
     assert most < 3 * THRESHOLDS[0]
