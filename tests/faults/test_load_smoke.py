@@ -22,4 +22,5 @@ def test_load_script_runs_and_loses_nothing() -> None:
     assert ran.returncode == 0, ran.stdout + ran.stderr[-3000:]
     figures = dict(item.split("=", 1) for item in ran.stdout.split() if "=" in item)
     assert int(figures["reports_accepted"]) > 0 and figures["lost"] == "0", ran.stdout
+    assert figures["ingest_failures"] == "0", ran.stdout
     assert int(figures["searches"]) > 0 and figures["search_failures"] == "0", ran.stdout
