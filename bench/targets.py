@@ -46,7 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.ingest import accept, validate
-from services.ops.collector import tune_collector
+from services.ops.collector import THRESHOLDS, tune_collector
 from services.pipeline import EmbeddedSystem, Pipeline
 from services.pipeline.embedded import lag as pipeline_lag
 from services.settings import Settings
@@ -54,7 +54,6 @@ from services.simulate import iter_stream, simulate
 from streams import topics
 
 END = dt.date(2026, 10, 31)
-DEFAULT_THRESHOLDS = gc.get_threshold()  # CPython's, before --collector tuned
 TARGETS = {  # name: (target text, test on the measured value)
     "end-to-end throughput (reports/s)": (">= 1,000", lambda v: v >= 1000),
     "report -> alert p95 (s)": ("< 2", lambda v: v < 2),
@@ -501,7 +500,7 @@ def _child(sim: Path, reports: int, budget_s: float) -> dict:
     """One scaling point in a fresh process, so that its RSS is its own."""
     # Its samples (and any error) go straight to stderr, so a long point shows its progress.
     # The child collects garbage as this process does (`--collector`).
-    collector = "default" if gc.get_threshold() == DEFAULT_THRESHOLDS else "tuned"
+    collector = "tuned" if gc.get_threshold() == THRESHOLDS else "default"
     out = subprocess.run([sys.executable, __file__, "--child", str(sim), str(reports),
                           str(budget_s), "--collector", collector], check=False,
                          stdout=subprocess.PIPE, text=True)
