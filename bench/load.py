@@ -1,7 +1,8 @@
 """A bounded load test of ingest and search together, with locust, on loopback, for both
 deployments; it stops by itself.
 
-- embedded: `ews up` (API and pipeline in one process, on the SQLite log);
+- embedded: `ews up` (the API and the alert builder in one process, its child process
+  normalising and detecting, on the SQLite log);
 - scaled: `ews api` on Kafka (a Tansu broker started here) with one `ews worker` per role; the
   store and the alert index stay the embedded ones (SQLite, tantivy): no PostgreSQL or
   Elasticsearch server runs here.

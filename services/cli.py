@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
                           help="run only this stage (repeat for several; default: all), so each "
                           "stage can be its own process; a detector without the sweeper in its "
                           "process waits for a sweeper process")
+    pipeline.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # `ews up`'s child
 
     worker = sub.add_parser("worker", help="run one stream worker of the scaled deployment "
                             "(Kafka; start several of a role to share its partitions; one "
@@ -145,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
                 from services.ops import serve_metrics
 
                 serve_metrics(settings.metrics_port, settings.host)
-            return run_forever(settings, stages=args.stage)
+            return run_forever(settings, stages=args.stage, parent_pid=args.parent_pid)
         case "worker":
             from services.workers import WorkerSettings, run_worker
 

@@ -69,6 +69,20 @@ class Settings(BaseSettings):
         default=0, description="Where `ews pipeline` serves Prometheus /metrics of its own "
         "(stage timings; 0: nowhere). The API serves /metrics itself.")
 
+    def environment(self) -> dict[str, str]:
+        """These settings as the `EWS_*` variables that give them to another process."""
+        out = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, Path):
+                value = value.resolve()
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            out[f"EWS_{name.upper()}"] = str(value)
+        return out
+
     def transport_path(self) -> Path:
         """Where the embedded log lives (only meaningful for a sqlite transport)."""
         return _sqlite_path(self.transport) if self.transport else self.data_dir / "log.sqlite"

@@ -1,4 +1,8 @@
-"""`ews up`: the whole embedded system in one process: pipeline, API and (with --demo) a replay."""
+"""`ews up`: the whole embedded system: API, pipeline and (with --demo) a replay.
+
+The pipeline's normaliser and detectors run in a child process of this one, the rest here
+(services/pipeline/split.py says why).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ from services.api.app import create_app
 from services.api.auth.principal import Principal
 from services.api.reports.service import submit_validated
 from services.ingest import RecordInvalid, dead_letter, validate
-from services.pipeline import EmbeddedSystem, Pipeline
+from services.pipeline import EmbeddedSystem
+from services.pipeline.split import SplitPipeline
 from services.settings import Settings
 from streams.schemas import Record
 
@@ -89,9 +94,9 @@ def up(settings: Settings, *, demo: bool, replay_seconds: float, out: TextIO) ->
             shutil.rmtree(demo_dir)
         settings = settings.model_copy(update={"data_dir": demo_dir})
     system = EmbeddedSystem(settings)
-    pipeline = Pipeline(system)
+    pipeline = SplitPipeline(system)
     stop = threading.Event()
-    threads = [threading.Thread(target=pipeline.run, args=(stop,), name="pipeline", daemon=True)]
+    threads: list[threading.Thread] = []
     if demo:
         submitters = _demo_accounts(system, settings, say)
         threads.append(threading.Thread(target=_demo_feed, name="demo-replay", daemon=True,
@@ -99,10 +104,11 @@ def up(settings: Settings, *, demo: bool, replay_seconds: float, out: TextIO) ->
                                               stop, say, submitters)))
         threads.append(threading.Thread(target=_watch_first_alert, name="first-alert", daemon=True,
                                         args=(system, started, stop, say)))
-    app = create_app(system)
+    app = create_app(system, stage_metrics=pipeline.child.metrics_urls)
     # log_config=None: uvicorn's records go to the handler the CLI configured (text or JSON).
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
                                            log_level="warning", lifespan="off", log_config=None))
+    pipeline.start()
     for thread in threads:
         thread.start()
     say(f"NPS early-warning system on http://{settings.host}:{settings.port}/ "
@@ -115,6 +121,7 @@ def up(settings: Settings, *, demo: bool, replay_seconds: float, out: TextIO) ->
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
+        pipeline.stop()
         system.close()
         say("stopped")
     return 0

@@ -7,7 +7,7 @@ is missing from that table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -75,8 +75,10 @@ def v1_routes(app: FastAPI) -> list[tuple[str, str]]:
                   if path.startswith("/v1/") for method in route.methods)
 
 
-def create_app(system: EmbeddedSystem, *, account: str | None = None) -> FastAPI:
-    """The API over an opened system; `account` submits records while no account exists."""
+def create_app(system: EmbeddedSystem, *, account: str | None = None,
+               stage_metrics: Callable[[], Sequence[str]] | None = None) -> FastAPI:
+    """The API over an opened system; `account` submits records while no account exists;
+    `stage_metrics`: where pipeline processes of this one serve their stage timings."""
     app = FastAPI(
         title="NPS early-warning system",
         version="1",
@@ -132,7 +134,8 @@ def create_app(system: EmbeddedSystem, *, account: str | None = None) -> FastAPI
     @app.get("/metrics", tags=["operations"], response_class=Response,
              summary="Prometheus metrics (text exposition format)")
     def metrics() -> Response:
-        return Response(exposition(metrics_registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(metrics_registry, stage_metrics),
+                        media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(HttpMetrics)
 

@@ -11,8 +11,9 @@ and reports the same numbers whichever process did the work and however often it
 
 What only exists in the process doing it (how long a stage took to handle a batch, how long
 the API took to answer) is measured there: stage timings by `streams.stage` (served by `ews
-pipeline` on EWS_METRICS_PORT, or by the API's /metrics in `ews up`, one process), HTTP
-timings by the API's middleware below.
+pipeline` on EWS_METRICS_PORT), HTTP timings by the API's middleware below. `ews up` runs the
+normaliser and the detectors in a child process (services/pipeline/split.py): its API reads the
+child's stage timings at each scrape and serves them with its own, as one process would.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import httpx
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
@@ -142,9 +145,45 @@ class SystemCollector(Collector):
         yield from (lag, dead)
 
 
-def exposition(registry: CollectorRegistry) -> bytes:
-    """This process's own metrics (HTTP, stage timings) and the system's, in the text format."""
-    return generate_latest(REGISTRY) + generate_latest(registry)
+def exposition(registry: CollectorRegistry,
+               stage_metrics: Callable[[], Sequence[str]] | None = None) -> bytes:
+    """This process's own metrics (HTTP, stage timings) and the system's, in the text format;
+    with `stage_metrics`, the stage timings also of the processes at those URLs."""
+    own: Any = REGISTRY if stage_metrics is None else _WithStages(stage_metrics())
+    return generate_latest(own) + generate_latest(registry)
+
+
+class _WithStages:
+    """This process's metrics, with other processes' `ews_stage_*` samples added to its own
+    families of those names (one family per name, as the text format requires)."""
+
+    def __init__(self, urls: Sequence[str]) -> None:
+        self.urls = urls
+
+    def collect(self) -> Iterator[Metric]:
+        families = {family.name: family for family in REGISTRY.collect()}
+        for url in self.urls:
+            for family in self._read(url):
+                mine = families.get(family.name)
+                if mine is None:
+                    families[family.name] = family
+                    continue
+                merged = Metric(mine.name, mine.documentation, mine.type, mine.unit)
+                merged.samples = [*mine.samples, *family.samples]
+                families[family.name] = merged
+        yield from families.values()
+
+    @staticmethod
+    def _read(url: str) -> list[Metric]:
+        try:
+            text = httpx.get(url, timeout=2.0).text
+        except httpx.HTTPError as exc:
+            log.warning("metrics: stage timings at %s could not be read: %s", url, exc)
+            return []
+        # `_created` series are left out: the text format gives them families of their own,
+        # which would then be named twice.
+        return [family for family in text_string_to_metric_families(text)
+                if family.name.startswith("ews_stage") and not family.name.endswith("_created")]
 
 
 def system_registry(system: Any) -> CollectorRegistry:
