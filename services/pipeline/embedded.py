@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Collection
 
 from services.api.alerts.documents import sync_index
@@ -21,6 +22,7 @@ from streams.transport import Transport
 
 log = logging.getLogger(__name__)
 STAGES = ("normaliser", "sweeper", "detector", "alert-builder", "notifier")
+REVIEW_SYNC_S = 0.5  # how soon a review made in another process is in the search index
 
 
 def lag(transport: Transport) -> int:
@@ -96,6 +98,7 @@ class Pipeline:
         ]
         self.stages = [stage for stage in self.stages if stage.name in only]
         self.only = frozenset(only)
+        self._reviews_indexed = 0.0
 
     def recover(self) -> None:
         """Finish what a crash interrupted: unpublished signals, alerts not yet indexed."""
@@ -116,9 +119,30 @@ class Pipeline:
         return lag(self.system.transport)
 
     def run(self, stop: threading.Event) -> None:
-        """Run the stages until `stop`; when idle, the notifier sends what is due."""
+        """Run the stages until `stop`; between rounds, the notifier sends what is due and the
+        alert builder indexes what reviewers changed."""
         from services.notify import Notifier
 
         self.recover()
-        notifier = Notifier(self.system) if "notifier" in self.only else None
-        run_stages(self.stages, stop, on_idle=notifier.tick if notifier else None)
+        ticks = []
+        if "notifier" in self.only:
+            ticks.append(Notifier(self.system).tick)
+        if "alert-builder" in self.only:
+            ticks.append(self._index_reviews)
+
+        def between_rounds() -> None:
+            for tick in ticks:
+                tick()
+        run_stages(self.stages, stop, on_idle=between_rounds)
+
+    def _index_reviews(self) -> None:
+        """An API that may not write the index (tantivy: one writer, this process) changes an
+        alert's status in the store only; its next version is indexed here, whether or not a
+        signal comes (a cheap look-up: the store indexes the alerts whose index lags)."""
+        if time.monotonic() - self._reviews_indexed < REVIEW_SYNC_S:
+            return
+        self._reviews_indexed = time.monotonic()
+        try:
+            sync_index(self.system.store, self.system.index, self.system.geography)
+        except Exception:
+            log.exception("indexing reviewed alerts failed; tried again in %.1f s", REVIEW_SYNC_S)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -28,6 +29,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # JSONB on PostgreSQL (binary, comparable, indexable); JSON text on SQLite. Same values either way.
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+# An alert whose search-index document is older than the alert (services/api/alerts/documents.py).
+UNINDEXED = "indexed_version != version"
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -174,7 +177,12 @@ class AlertRow(Base):
     """One threat: fused signals, their evidence, and the alert's review state."""
 
     __tablename__ = "alert"
-    __table_args__ = (Index("ix_alert_fusion", "fusion_key", "status"),)
+    __table_args__ = (
+        Index("ix_alert_fusion", "fusion_key", "status"),
+        # The alerts whose index lags (few, usually none): found without reading every alert.
+        Index("ix_alert_unindexed", "alert_id", sqlite_where=text(UNINDEXED),
+              postgresql_where=text(UNINDEXED)),
+    )
 
     alert_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     fusion_key: Mapped[str] = mapped_column(String(200))
