@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 from pathlib import Path
@@ -74,6 +75,17 @@ def _parser() -> argparse.ArgumentParser:
                              "rebuild the alert index")
     restore.add_argument("file", type=Path)
 
+    republish = sub.add_parser(
+        "republish", help="append the records the store accepted since a moment to the log "
+        "again (after a broker lost records it had acknowledged; safe to repeat: nothing counts "
+        "twice)")
+    republish.add_argument("--since", type=_moment, required=True,
+                           help="ISO 8601 time, e.g. 2026-12-04T10:00:00+00:00 (UTC if no zone)")
+    republish.add_argument("--until", type=_moment, help="ISO 8601 time (default: now)")
+    republish.add_argument("--source", action="append", choices=["ridr", "forensic", "market",
+                                                                 "death"],
+                           help="only this source (repeat for several; default: all)")
+
     sim = sub.add_parser("simulate", help="write a seeded simulated stream with planted threats")
     sim.add_argument("--out", type=Path, required=True)
     sim.add_argument("--seed", type=int, default=7)
@@ -95,6 +107,15 @@ def _parser() -> argparse.ArgumentParser:
     series.add_argument("--freq", default="week", help="week (default), day or month")
     detect.add_parser("methods", help="list the detection methods")
     return parser
+
+
+def _moment(text: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time (e.g. 2026-12-04T10:00:00+00:00)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,6 +184,21 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"ews: error: {exc}", file=sys.stderr)
                 return 1
             print(json.dumps(manifest, indent=2))
+            return 0
+        case "republish":
+            import json
+
+            from services.ingest.republish import republish
+            from services.pipeline import EmbeddedSystem
+
+            # The index is not needed, and its one writer may be running (`ews up`).
+            system = EmbeddedSystem(settings, index_writable=False)
+            try:
+                done = republish(system.store, system.transport, since=args.since,
+                                 until=args.until, sources=args.source)
+            finally:
+                system.close()
+            print(json.dumps(done.as_dict(), indent=2))
             return 0
         case "simulate":
             from services.simulate import simulate_command

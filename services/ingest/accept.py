@@ -135,7 +135,8 @@ def _claim_and_append(store: Store, transport: Transport, source: str, via: str,
                 continue
             existing[(submitter, report_id)] = sha
             claims.append({"source": source, "submitter": submitter, "report_id": report_id,
-                           "content_sha256": sha, "via": via, "received_at": received_at})
+                           "content_sha256": sha, "via": via, "received_at": received_at,
+                           "record": dumped})
             envelope = {**template, "submitter": submitter, "report_id": report_id,
                         "record": dumped}
             fresh.append((record.area_code, envelope))  # type: ignore[attr-defined]

@@ -26,6 +26,12 @@ INITIAL_REVISION = "0001"
 # Its tables: a database made before migrations has these and no others.
 INITIAL_TABLES = frozenset({"submission", "event", "series_count", "series_report", "sighting",
                             "signal", "alert", "audit"})
+# What later migrations add to those tables (they run after an adopted database is stamped):
+# not a difference from revision 0001.
+ADDED_LATER = frozenset({("column", "submission", "record"), ("index", "series_report",
+                         "ix_series_report_report"), ("index", "signal", "ix_signal_outbox"),
+                         ("index", "signal", "ix_signal_held"), ("index", "alert",
+                         "ix_alert_unindexed")})
 # pg_advisory_xact_lock key of schema changes: any constant shared by every replica.
 _LOCK_KEY = 0x455753_5354  # "EWS" "ST"
 
@@ -114,14 +120,24 @@ def schema_differences(connection: Connection, *, compare_type: bool = True,
     return compare_metadata(context, Base.metadata)
 
 
+def _added_later(difference: Any) -> bool:
+    if isinstance(difference, tuple) and difference[0] == "add_column":
+        return ("column", difference[2], difference[3].name) in ADDED_LATER
+    if isinstance(difference, tuple) and difference[0] == "add_index":
+        index = difference[1]
+        return ("index", index.table.name, index.name) in ADDED_LATER
+    return False
+
+
 def _adopt_unversioned(connection: Connection) -> None:
     existing = set(inspect(connection).get_table_names()) & set(Base.metadata.tables)
     if not existing:
         return
     # SQLite's declared column types are affinities only (VARCHAR(300) and TEXT store alike):
     # compare tables, columns and indexes there, types too elsewhere.
-    differences = schema_differences(connection, compare_type=connection.dialect.name != "sqlite",
-                                     tables=INITIAL_TABLES)
+    differences = [difference for difference in schema_differences(
+        connection, compare_type=connection.dialect.name != "sqlite", tables=INITIAL_TABLES)
+        if not _added_later(difference)]
     differences += [("add_table", name) for name in existing - INITIAL_TABLES]
     if differences:
         raise MigrationError(

@@ -75,6 +75,10 @@ class Submission(Base):
     content_sha256: Mapped[str] = mapped_column(String(64))
     via: Mapped[str] = mapped_column(Text)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The record as accepted (as dumped), so that the system of record can append it to
+    # `raw.<source>` again if a broker loses what it acknowledged (`ews republish`). None for
+    # records accepted before this column existed.
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, nullable=True)
 
 
 class EventRow(Base):

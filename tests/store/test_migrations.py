@@ -12,6 +12,7 @@ from sqlalchemy import JSON, DateTime, Engine, MetaData, String, func, insert, i
 
 from services.store import Base, Sighting, Store
 from services.store.migrate import (
+    ADDED_LATER,
     INITIAL_TABLES,
     MigrationError,
     alembic_config,
@@ -60,7 +61,15 @@ def _schema_before_migrations() -> MetaData:
     old = MetaData()
     for table in Base.metadata.tables.values():
         if table.name in INITIAL_TABLES:
-            table.to_metadata(old)
+            copy = table.to_metadata(old)
+            # What later migrations added (0004, 0005, 0007, 0008) was not there.
+            for kind, table_name, name in ADDED_LATER:
+                if table_name != copy.name:
+                    continue
+                if kind == "column":
+                    copy._columns.remove(copy.c[name])
+                else:
+                    copy.indexes.discard(next(i for i in copy.indexes if i.name == name))
     widened = {("submission", "submitter"): 200, ("submission", "via"): 300,
                ("event", "report_key"): 400, ("series_report", "report_key"): 400,
                ("alert", "title"): 300}
