@@ -1,7 +1,7 @@
 """A bounded load test of ingest and search together, with locust, on loopback, for both
 deployments; it stops by itself.
 
-- embedded: `ews up` (the API and the alert builder in one process, its child process
+- embedded: `ews up` (the API and the alert builder in one process, two child processes
   normalising and detecting, on the SQLite log);
 - scaled: `ews api` on Kafka (a Tansu broker started here) with one `ews worker` per role; the
   store and the alert index stay the embedded ones (SQLite, tantivy): no PostgreSQL or

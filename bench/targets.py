@@ -2,7 +2,7 @@
 
 1. throughput: the demo's year (``ews simulate`` seed 7, scale 1) accepted in arrival order
    while the pipeline runs as ``ews up`` runs it (``SplitPipeline``: the normaliser and the
-   detectors in a child process, the alert builder beside the accepting), from the first
+   detectors in two child processes, the alert builder beside the accepting), from the first
    acceptance until every stage has caught up; the same with the stages spread over processes
    in other ways (``ews pipeline --stage ...`` each); and all in one process: accepted, then
    the pipeline drained, end to end = reports / (accept + drain);
@@ -51,7 +51,7 @@ from services.ingest import accept, validate
 from services.ops.collector import THRESHOLDS, tune_collector
 from services.pipeline import EmbeddedSystem, Pipeline
 from services.pipeline.embedded import lag as pipeline_lag
-from services.pipeline.split import CHILD_STAGES, HERE_STAGES, SplitPipeline
+from services.pipeline.split import CHILD_GROUPS, HERE_STAGES, SplitPipeline
 from services.settings import Settings
 from services.simulate import iter_stream, simulate
 from streams import topics
@@ -156,7 +156,7 @@ def throughput_processes(root: Path, sim: Path, groups: Sequence[Sequence[str]] 
     """The same year, accepted here (as the API would) as fast as it can be while the stages
     run in processes of their own, `ews pipeline --stage NAME ...` for each group of stages;
     `groups` None: as `ews up` runs them (services/pipeline/split.py: the normaliser and the
-    detectors in a child, the alert builder in a thread beside the accepting). End to end is
+    detectors in two children, the alert builder in a thread beside the accepting). End to end is
     from the first acceptance until every stage has caught up (alerts built and indexed)."""
     from services.demo import score
 
@@ -169,7 +169,8 @@ def throughput_processes(root: Path, sim: Path, groups: Sequence[Sequence[str]] 
         split = SplitPipeline(system)
         split.start()
         here = "accept+" + "+".join(HERE_STAGES)
-        children = {"+".join(CHILD_STAGES): split.child}
+        children = {"+".join(group): child
+                    for group, child in zip(CHILD_GROUPS, split.children, strict=True)}
     else:
         here = "accept"
         env = {**os.environ, "EWS_DATA_DIR": str(data_dir)}
@@ -183,8 +184,8 @@ def throughput_processes(root: Path, sim: Path, groups: Sequence[Sequence[str]] 
         for process in children.values():
             if isinstance(process, subprocess.Popen) and process.poll() is not None:
                 raise SystemExit(f"a stage exited: {process.stderr.read().decode()[-2000:]}")
-        if split is not None and split.child.starts > 1:
-            raise SystemExit("`ews up`'s pipeline process exited (see its log above)")
+        if split is not None and any(child.starts > 1 for child in split.children):
+            raise SystemExit("a pipeline process of `ews up`'s exited (see its log above)")
 
     try:
         time.sleep(settle_s)  # their imports, before the clock starts
@@ -272,9 +273,9 @@ def latency(root: Path, sim: Path, *, probes: int = 60, rate: float = 100.0) -> 
     pipeline.start()
     feeder.start()
     deadline = time.monotonic() + 120
-    while not system.transport.committed("detector", topics.EVENTS):  # its child is up
+    while not system.transport.committed("detector", topics.EVENTS):  # its children are up
         if time.monotonic() > deadline:
-            raise SystemExit("`ews up`'s pipeline process took no events within 120 s")
+            raise SystemExit("`ews up`'s detector process took no events within 120 s")
         time.sleep(0.1)
     areas = sorted(system.geography.areas)
     rng = random.Random(3)

@@ -1,7 +1,7 @@
 """`ews up`: the whole embedded system: API, pipeline and (with --demo) a replay.
 
-The pipeline's normaliser and detectors run in a child process of this one, the rest here
-(services/pipeline/split.py says why).
+The pipeline's normaliser and detectors run in two child processes of this one, the alert
+builder and the notifier here (services/pipeline/split.py says why).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def up(settings: Settings, *, demo: bool, replay_seconds: float, out: TextIO) ->
                                               stop, say, submitters)))
         threads.append(threading.Thread(target=_watch_first_alert, name="first-alert", daemon=True,
                                         args=(system, started, stop, say)))
-    app = create_app(system, stage_metrics=pipeline.child.metrics_urls)
+    app = create_app(system, stage_metrics=pipeline.metrics_urls)
     # log_config=None: uvicorn's records go to the handler the CLI configured (text or JSON).
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
                                            log_level="warning", lifespan="off", log_config=None))

@@ -12,8 +12,8 @@ and reports the same numbers whichever process did the work and however often it
 What only exists in the process doing it (how long a stage took to handle a batch, how long
 the API took to answer) is measured there: stage timings by `streams.stage` (served by `ews
 pipeline` on EWS_METRICS_PORT), HTTP timings by the API's middleware below. `ews up` runs the
-normaliser and the detectors in a child process (services/pipeline/split.py): its API reads the
-child's stage timings at each scrape and serves them with its own, as one process would.
+normaliser and the detectors in child processes (services/pipeline/split.py): its API reads the
+children's stage timings at each scrape and serves them with its own, as one process would.
 """
 
 from __future__ import annotations

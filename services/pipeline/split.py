@@ -1,12 +1,15 @@
-"""`ews up`'s pipeline over two processes: the normaliser and the detectors in a child
-(`ews pipeline`, restarted if it dies), the alert builder and the notifier in the API's.
+"""`ews up`'s pipeline over three processes: two children (`ews pipeline`, each restarted if
+it dies), one with the normaliser and the windowed detectors (the sweeper), one with the
+per-report detectors; the alert builder and the notifier stay in the API's process.
 
-Why two: one Python process runs one thread at a time, and accepting reports, normalising and
-detecting together needed more than one core's worth to reach 1,000 reports/s (bench/targets.py
-shows each layout). Why this cut: the detectors and the normaliser are most of the work (about
-60% of a report's cost against 13% for accepting it), while the alert builder is light and
-writes the tantivy index, which one process at a time may write: kept beside the API, an alert
-a reviewer changes is in the index as soon as the API answers, as in one process.
+Why: one Python process runs one thread at a time, and accepting, normalising and detecting
+in one needed more than a core's worth to reach 1,000 reports/s on this 2-core machine
+(bench/targets.py shows each layout). The sweeper and the detector are the heaviest stages
+(about 8 and 7 CPU seconds of the demo's year, against 3 for the normaliser, 4 for accepting
+and 2 for the alert builder), so each has a process; apart, the detector raises the sweeper's
+signals with its own in the order one process would (services/pipeline/swept.py). The alert
+builder writes the tantivy index, which one process at a time may write: kept beside the API,
+an alert a reviewer changes is in the index as soon as the API answers, as in one process.
 """
 
 from __future__ import annotations
@@ -14,23 +17,25 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 
 from services.pipeline.embedded import EmbeddedSystem, Pipeline
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
-CHILD_STAGES = ("normaliser", "sweeper", "detector")
+CHILD_GROUPS = (("normaliser", "sweeper"), ("detector",))  # a process each
 HERE_STAGES = ("alert-builder", "notifier")
-RESTART_DELAY_S = 1.0
+RESTART_DELAY_S = 1.0  # doubled after each start that did not last, up to RESTART_DELAY_MAX_S
+RESTART_DELAY_MAX_S = 30.0
+LASTED_S = 60.0
 STOP_GRACE_S = 20.0
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -83,16 +88,21 @@ class StageProcess:
                      self._process.pid)
 
     def _watch(self) -> None:
+        quick_exits = 0
         while not self._stopping.is_set():
             process = self._process
             assert process is not None
+            started = time.monotonic()
             code = process.wait()
             if self._stopping.is_set():
                 return
+            # One that keeps failing at start (a bad setting, a full disk) is not spun on.
+            quick_exits = 0 if time.monotonic() - started > LASTED_S else quick_exits + 1
+            delay = min(RESTART_DELAY_S * 2 ** max(quick_exits - 1, 0), RESTART_DELAY_MAX_S)
             log.error("pipeline stages %s (process %d) exited with %s; starting them again in "
                       "%.0f s (nothing is lost: they go on from their committed offsets)",
-                      ", ".join(self.stages), process.pid, code, RESTART_DELAY_S)
-            if self._stopping.wait(RESTART_DELAY_S):
+                      ", ".join(self.stages), process.pid, code, delay)
+            if self._stopping.wait(delay):
                 return
             self._spawn()
 
@@ -115,21 +125,27 @@ class StageProcess:
 
 
 class SplitPipeline:
-    """The embedded pipeline with its heavy stages in a child process and the rest in a thread."""
+    """The embedded pipeline with its heavy stages in child processes and the rest in a thread."""
 
     def __init__(self, system: EmbeddedSystem) -> None:
         self.system = system
-        self.child = StageProcess(system.settings, CHILD_STAGES)
+        self.children = [StageProcess(system.settings, group) for group in CHILD_GROUPS]
         self.here = Pipeline(system, only=HERE_STAGES)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.here.run, args=(self._stop,),
                                         name="pipeline", daemon=True)
 
+    def metrics_urls(self) -> list[str]:
+        """Where the children serve their stage timings (for the API's /metrics)."""
+        return [url for child in self.children for url in child.metrics_urls()]
+
     def start(self) -> None:
-        self.child.start()
+        for child in self.children:
+            child.start()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self.child.stop()
+        for child in self.children:
+            child.stop()
         self._thread.join(timeout=10)
