@@ -54,3 +54,24 @@ def test_a_review_in_a_read_only_api_reaches_the_index_while_no_signal_comes(
         "the review never reached the index")
     assert api.get("/v1/alerts", params={"status": "new"}).json()["total"] == 0
     print(f"\nthe review was in the index after {took:.2f} s")
+
+
+def test_a_child_that_keeps_exiting_at_start_is_restarted_less_and_less_often(
+        settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    from services.pipeline.split import StageProcess
+
+    caplog.set_level("ERROR", logger="services.pipeline.split")
+    child = StageProcess(settings, ("no-such-stage",))  # `ews pipeline` refuses it: exit 2
+    child.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(caplog.records) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        child.stop()
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) >= 3, messages
+    assert all("exited with 2" in message for message in messages), messages
+    delays = [message.split("starting them again in ")[1].split(" s")[0] for message in messages]
+    assert delays[:3] == ["1", "2", "4"], messages
+    assert child.starts == len(messages)  # stopped while waiting: not started again
