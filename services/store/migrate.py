@@ -28,10 +28,13 @@ INITIAL_TABLES = frozenset({"submission", "event", "series_count", "series_repor
                             "signal", "alert", "audit"})
 # What later migrations add to those tables (they run after an adopted database is stamped):
 # not a difference from revision 0001.
-ADDED_LATER = frozenset({("column", "submission", "record"), ("index", "series_report",
-                         "ix_series_report_report"), ("index", "signal", "ix_signal_outbox"),
-                         ("index", "signal", "ix_signal_held"), ("index", "alert",
-                         "ix_alert_unindexed")})
+ADDED_LATER = frozenset({
+    ("index", "series_report", "ix_series_report_report"),  # 0004
+    ("index", "signal", "ix_signal_outbox"),  # 0004
+    ("index", "signal", "ix_signal_held"),  # 0005
+    ("index", "alert", "ix_alert_unindexed"),  # 0007
+    ("column", "submission", "record"),  # 0008
+})
 # pg_advisory_xact_lock key of schema changes: any constant shared by every replica.
 _LOCK_KEY = 0x455753_5354  # "EWS" "ST"
 
